@@ -1,0 +1,35 @@
+#!/usr/bin/env python
+"""Entry point: ``python scripts/run.py [experiment=NAME] [key=value ...]``.
+
+With no arguments it runs the embedded demo end to end. Returns the metric named by
+``optimize_metric`` so Hydra sweepers can optimise it; exits with status 2 on a user error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from wsol.errors import WsolError
+
+log = logging.getLogger("wsol")
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="run")
+def main(cfg: DictConfig) -> float | None:
+    from wsol.pipeline import run
+
+    try:
+        metrics = run(cfg)
+    except WsolError as err:
+        log.error("%s", err)
+        print(f"\nwsol: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return metrics.get(cfg.optimize_metric)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Multi-scale + flip test-time augmentation of CAMs (the IRN protocol, Ahn et al. 2019).
+
+For each scale s the batch is resized to round(s·H) x round(s·W) and, with ``flip``, its
+horizontal mirror images are appended to the same batch, so an image and its flip share one
+forward pass (one engine call per scale). Each map is flipped back, resized bilinearly to
+``out_size`` and summed over scales and flips; finally each class map is divided by its own max.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from wsol.cam.engine import GradCAM
+from wsol.errors import ConfigError
+
+IRN_SCALES = (1.0, 0.5, 1.5, 2.0)
+
+
+def multiscale_cams(
+    engine: GradCAM,
+    images: torch.Tensor,
+    classes: Sequence[Sequence[int]] | Sequence[int] | None,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    out_size: tuple[int, int] | None = None,
+) -> list[torch.Tensor]:
+    """Summed multi-scale (and flipped) maps for images (B, 3, H, W).
+
+    classes: one index list per image (e.g. the ground-truth classes), a list shared by every
+    image, or None for all classes. Returns B float32 tensors (K_i, H', W') in [0, 1] with
+    (H', W') = out_size (default (H, W)); each class map is divided by its max, and an all-zero
+    map stays zero.
+    """
+    if images.dim() != 4:
+        raise ConfigError(f"multiscale_cams needs images (B, 3, H, W), got {tuple(images.shape)}")
+    if not scales or any(s <= 0 for s in scales):
+        raise ConfigError(f"cam.scales must be positive numbers, got {list(scales)}")
+    batch, _, height, width = images.shape
+    out_size = tuple(out_size) if out_size is not None else (height, width)
+    per_image = classes is not None and len(classes) > 0 and not _is_flat(classes)
+    if per_image and len(classes) != batch:
+        raise ConfigError(f"got class lists for {len(classes)} images but the batch has {batch}")
+    if classes is not None and all(len(c) == 0 for c in (classes if per_image else [classes])):
+        return [images.new_zeros(0, *out_size, dtype=torch.float32) for _ in range(batch)]
+    total: torch.Tensor | None = None
+    for scale in scales:
+        size = (max(1, round(height * scale)), max(1, round(width * scale)))
+        x = images if size == (height, width) else _resize(images, size)
+        call_classes = classes
+        if flip:
+            x = torch.cat([x, x.flip(-1)])
+            call_classes = list(classes) * 2 if per_image else classes
+        maps = _padded(engine(x, classes=call_classes))  # (B or 2B, K, h, w)
+        if flip:
+            maps = maps[:batch] + maps[batch:].flip(-1)
+        maps = F.interpolate(maps, size=out_size, mode="bilinear", align_corners=False)
+        total = maps if total is None else total + maps
+    assert total is not None
+    peak = total.flatten(2).amax(-1)[..., None, None]
+    total = torch.where(peak > 0, total / torch.where(peak > 0, peak, 1), 0).clamp_(0, 1)
+    if per_image:
+        return [total[b, : len(classes[b])] for b in range(batch)]
+    return list(total.unbind(0))
+
+
+def _is_flat(classes: Sequence) -> bool:
+    first = classes[0]
+    return not isinstance(first, (Sequence, torch.Tensor)) or (
+        isinstance(first, torch.Tensor) and first.dim() == 0
+    )
+
+
+def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+
+
+def _padded(maps: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """Engine output -> (N, K_max, h, w) float32, per-image lists zero-padded."""
+    if isinstance(maps, torch.Tensor):
+        return maps
+    width = max((m.shape[0] for m in maps), default=0)
+    out = maps[0].new_zeros(len(maps), width, *maps[0].shape[1:])
+    for i, m in enumerate(maps):
+        out[i, : m.shape[0]] = m
+    return out

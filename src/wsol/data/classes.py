@@ -1,0 +1,48 @@
+"""Class lists of the supported datasets and the resolver behind the ``data.classes`` key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wsol.errors import ConfigError
+
+VOC_CLASSES: tuple[str, ...] = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)
+
+# The embedded demo (wsol.data.synthetic): the shape alone decides the class.
+SHAPE_CLASSES: tuple[str, ...] = (
+    "circle", "square", "triangle", "star", "cross", "hexagon", "heart", "crescent",
+)
+
+NAMED_CLASS_LISTS: dict[str, tuple[str, ...]] = {"voc": VOC_CLASSES, "shapes": SHAPE_CLASSES}
+
+
+def resolve_class_names(spec: str | Sequence[str]) -> tuple[str, ...]:
+    """The class names (classifier order, 0-based) for ``spec``.
+
+    ``spec`` is a named list (``"voc"``, ``"shapes"``) or an explicit sequence of unique,
+    non-empty names. Raises :class:`ConfigError` naming ``data.classes`` otherwise.
+    """
+    if isinstance(spec, str):
+        key = spec.strip().lower()
+        if key not in NAMED_CLASS_LISTS:
+            raise ConfigError(
+                f"data.classes={spec!r} is not a known class list; use one of "
+                f"{sorted(NAMED_CLASS_LISTS)} or give an explicit list of class names."
+            )
+        return NAMED_CLASS_LISTS[key]
+    try:
+        names = tuple(str(name).strip() for name in spec)
+    except TypeError:
+        raise ConfigError(
+            f"data.classes={spec!r} must be 'voc', 'shapes' or a list of class names."
+        ) from None
+    if not names or any(not name for name in names):
+        raise ConfigError(f"data.classes={list(spec)!r}: give at least one non-empty class name.")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"data.classes lists {duplicates} more than once; names must be unique.")
+    return names

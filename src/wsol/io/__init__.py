@@ -1,0 +1,1 @@
+"""Small, safe file-writing primitives shared by every stage."""

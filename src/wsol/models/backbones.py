@@ -1,0 +1,129 @@
+"""Classification backbones by name, with a multi-label head and their Grad-CAM target layers.
+
+Every backbone is a plain torchvision-style ``nn.Module`` mapping images ``(B,3,H,W)`` to
+pre-sigmoid logits ``(B,C)``, so the CAM engine can hook it by module name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+from torchvision import models as tvm
+from torchvision.models.resnet import BasicBlock, ResNet
+
+from wsol.errors import ConfigError
+from wsol.models.weights import load_pretrained_state
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one named architecture and where its last convolutional block is."""
+
+    build: Callable[[], nn.Module]
+    target_layer: str
+    head: str  # attribute path of the final Linear layer to resize to the class count
+    family: str  # "resnet" | "vgg"
+
+
+def _quarter_resnet18() -> nn.Module:
+    """ResNet-18 at a quarter of the width (16/32/64/128 channels, ~0.7 M parameters).
+
+    Small enough to train from scratch in minutes on two CPU cores; the demo's default.
+    """
+    net = ResNet(BasicBlock, [2, 2, 2, 2])
+    widths = (16, 32, 64, 128)
+    net.inplanes = widths[0]
+    net.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(widths[0])
+    net.layer1 = net._make_layer(BasicBlock, widths[0], 2)
+    net.layer2 = net._make_layer(BasicBlock, widths[1], 2, stride=2)
+    net.layer3 = net._make_layer(BasicBlock, widths[2], 2, stride=2)
+    net.layer4 = net._make_layer(BasicBlock, widths[3], 2, stride=2)
+    net.fc = nn.Linear(widths[3], 1000)
+    for module in net.modules():  # same initialisation torchvision applies to its own layers
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+    return net
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    "resnet18_quarter": BackboneSpec(_quarter_resnet18, "layer4", "fc", "resnet"),
+    "resnet18": BackboneSpec(tvm.resnet18, "layer4", "fc", "resnet"),
+    "resnet34": BackboneSpec(tvm.resnet34, "layer4", "fc", "resnet"),
+    "resnet50": BackboneSpec(tvm.resnet50, "layer4", "fc", "resnet"),
+    "resnet101": BackboneSpec(tvm.resnet101, "layer4", "fc", "resnet"),
+    "vgg16": BackboneSpec(tvm.vgg16, "features.29", "classifier.6", "vgg"),
+}
+
+
+def _set_last_stage_stride_one(net: nn.Module) -> None:
+    """Output stride 16 as in IRN: the first block of ``layer4`` keeps resolution (no dilation)."""
+    for module in net.layer4[0].modules():
+        if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+            module.stride = (1, 1)
+
+
+def build_backbone(
+    arch: str, num_classes: int, weights: str | None = None, output_stride: int = 32
+) -> tuple[nn.Module, str]:
+    """Build a classifier network and name its Grad-CAM target layer.
+
+    Args:
+        arch: one of :data:`BACKBONES` (``model.arch``).
+        num_classes: C, the size of the multi-label head.
+        weights: a torchvision weights enum name such as ``"ResNet50_Weights.IMAGENET1K_V1"``
+            read from the local torch cache, or ``None`` for random initialisation.
+        output_stride: 32 (torchvision default) or 16 (ResNets only: last stage stride 1).
+
+    Returns:
+        ``(net, target_layer)``: ``net`` maps ``(B,3,H,W)`` images to ``(B,C)`` logits;
+        ``target_layer`` is the dotted module name of the last convolutional block.
+    """
+    if arch not in BACKBONES:
+        raise ConfigError(
+            f"model.arch={arch!r} is not a known backbone; choose one of {sorted(BACKBONES)}."
+        )
+    spec = BACKBONES[arch]
+    net = spec.build()
+    if weights:
+        net.load_state_dict(load_pretrained_state(arch, weights))
+    if output_stride == 16:
+        if spec.family != "resnet":
+            raise ConfigError(
+                f"model.output_stride=16 is supported for ResNets only, not {arch!r}; use 32."
+            )
+        _set_last_stage_stride_one(net)
+    elif output_stride != 32:
+        raise ConfigError(f"model.output_stride must be 16 or 32, got {output_stride}.")
+    parent_name, _, leaf = spec.head.rpartition(".")
+    parent = net.get_submodule(parent_name) if parent_name else net
+    old_head: nn.Linear = getattr(parent, leaf)
+    new_head = nn.Linear(old_head.in_features, num_classes)
+    nn.init.normal_(new_head.weight, std=0.01)
+    nn.init.zeros_(new_head.bias)
+    setattr(parent, leaf, new_head)
+    return net, spec.target_layer
+
+
+def head_parameter_names(arch: str) -> str:
+    """Dotted prefix of the freshly initialised head (trained at a higher rate in IRN)."""
+    return BACKBONES[arch].head
+
+
+def count_parameters(net: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def freeze_batchnorm(net: nn.Module) -> None:
+    """Keep BatchNorm statistics and affine parameters fixed (IRN trains with frozen BN)."""
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad_(False)
+
+
+__all__ = ["BACKBONES", "build_backbone", "count_parameters", "freeze_batchnorm"]

@@ -1,0 +1,77 @@
+"""The portable classifier file the train stage writes and the CAM stage reads.
+
+It holds tensors and plain metadata only, so it loads with ``weights_only=True`` and nothing is
+ever unpickled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wsol.errors import WeightsError
+from wsol.io.atomic import atomic_write_with
+from wsol.models.backbones import build_backbone
+
+META_KEYS = ("arch", "num_classes", "output_stride", "class_names")
+
+
+def save_classifier(path: Path, net: nn.Module, meta: dict) -> None:
+    """Write ``net``'s weights and ``meta`` atomically.
+
+    ``meta`` holds arch, num_classes, output_stride and class_names.
+    """
+    missing = [k for k in META_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"classifier metadata lacks {missing}")
+    payload = {"format": "wsol-classifier-v1", **meta,
+               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    atomic_write_with(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def require_checkpoint(path: Path) -> Path:
+    """``path`` if the file exists, else a WeightsError saying how to make or name one."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"Checkpoint {path} does not exist; run the train stage first "
+                           "(stages=[train,...]) or set model.checkpoint=PATH.")
+    return path
+
+
+def load_classifier(
+    path: Path, class_names: list[str] | None = None
+) -> tuple[nn.Module, str, dict]:
+    """Rebuild the network saved by :func:`save_classifier`.
+
+    Args:
+        path: the ``model.pt`` file.
+        class_names: when given, the checkpoint must have been trained on exactly these classes.
+
+    Returns:
+        ``(net, target_layer, meta)`` with ``net`` in eval mode on the CPU.
+    """
+    path = require_checkpoint(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise WeightsError(
+            f"{path} is not a wsol checkpoint ({type(err).__name__}); "
+            "point model.checkpoint at a model.pt written by the train stage.") from err
+    if not isinstance(payload, dict) or payload.get("format") != "wsol-classifier-v1":
+        raise WeightsError(f"{path} is not a wsol checkpoint (no 'wsol-classifier-v1' marker); "
+                           "point model.checkpoint at a model.pt written by the train stage.")
+    saved = list(payload["class_names"])
+    if class_names is not None and list(class_names) != saved:
+        raise WeightsError(
+            f"{path} was trained for {len(saved)} classes {saved[:5]}..., but the data config "
+            f"has {len(class_names)} classes {list(class_names)[:5]}...; retrain or pick the "
+            "matching data config."
+        )
+    net, target_layer = build_backbone(payload["arch"], payload["num_classes"], None,
+                                       payload["output_stride"])
+    net.load_state_dict(payload["state_dict"])
+    net.eval()
+    meta = {k: payload[k] for k in META_KEYS}
+    return net, target_layer, meta

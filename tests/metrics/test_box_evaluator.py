@@ -1,0 +1,134 @@
+"""box_iou and BoxEvaluator against wsolevaluation's tests and its per-threshold loop."""
+
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from wsol.errors import ConfigError
+from wsol.localize import normalize_scoremap, threshold_grid
+from wsol.metrics import BoxEvaluator, box_iou
+
+
+def reference_best_ious(cam, gt_boxes, thresholds, multi_contour):
+    """wsolevaluation's BoxEvaluator.accumulate for one image, written as a plain loop."""
+    height, width = cam.shape
+    image = np.expand_dims((cam * 255).astype(np.uint8), 2)
+    best = []
+    for tau in thresholds:
+        _, binary = cv2.threshold(image, int(tau * np.max(image)), 255, cv2.THRESH_BINARY)
+        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+        if len(contours) == 0:
+            boxes = [[0, 0, 0, 0]]
+        else:
+            if not multi_contour:
+                contours = [max(contours, key=cv2.contourArea)]
+            boxes = []
+            for contour in contours:
+                x, y, w, h = cv2.boundingRect(contour)
+                boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+        ious = []
+        for bx in boxes:
+            for gx in gt_boxes:
+                ix = max(0, min(bx[2], gx[2]) - max(bx[0], gx[0]) + 1)
+                iy = max(0, min(bx[3], gx[3]) - max(bx[1], gx[1]) + 1)
+                area_b = (bx[2] - bx[0] + 1) * (bx[3] - bx[1] + 1)
+                area_g = (gx[2] - gx[0] + 1) * (gx[3] - gx[1] + 1)
+                ious.append(ix * iy / (area_b + area_g - ix * iy))
+        best.append(max(ious))
+    return np.array(best)
+
+
+def test_box_iou_reference_values():
+    assert box_iou([[1, 2, 5, 6]], [[3, 1, 4, 5]])[0, 0] == pytest.approx(8 / 27)
+    np.testing.assert_array_equal(box_iou(np.zeros((3, 4)), np.zeros((5, 4))), np.ones((3, 5)))
+    eye = np.array([[1, 1, 3, 3], [4, 4, 5, 5]])
+    np.testing.assert_array_equal(box_iou(eye, eye), np.eye(2))
+    assert box_iou(np.zeros((0, 4)), eye).shape == (0, 2)
+    with pytest.raises(ValueError, match="x0 <= x1"):
+        box_iou([[1, 1, 0, 0]], [[1, 1, 2, 2]])
+
+
+def random_case(rng):
+    h, w = (int(v) for v in rng.integers(8, 64, 2))
+    low = rng.random((int(rng.integers(2, 7)), int(rng.integers(2, 7)))).astype(np.float32)
+    cam = normalize_scoremap(cv2.resize(np.maximum(low - 0.4, 0), (w, h), cv2.INTER_CUBIC))
+    if rng.random() < 0.2:
+        cam = (rng.integers(0, 3, (h, w)) / 2).astype(np.float32)
+    boxes = []
+    for _ in range(int(rng.integers(1, 4))):
+        x0, x1 = sorted(rng.integers(0, w, 2).tolist())
+        y0, y1 = sorted(rng.integers(0, h, 2).tolist())
+        boxes.append([x0, y0, x1, y1])
+    return cam, np.array(boxes)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_evaluator_equals_per_threshold_loop(multi):
+    rng = np.random.default_rng(zlib.crc32(str(multi).encode()))
+    thresholds = threshold_grid(0.01)
+    evaluator = BoxEvaluator(thresholds, multi_contour=multi)
+    correct = np.zeros((3, thresholds.size))
+    for _ in range(60):
+        cam, gt = random_case(rng)
+        best = reference_best_ious(cam, gt.tolist(), thresholds, multi)
+        np.testing.assert_array_equal(evaluator.best_ious(cam, gt), best)
+        evaluator.accumulate(cam, gt)
+        for i, delta in enumerate((30, 50, 70)):
+            correct[i] += best >= delta / 100
+    curves = evaluator.curves()
+    for i, delta in enumerate((30, 50, 70)):
+        acc = correct[i] * 100.0 / 60
+        np.testing.assert_array_equal(curves[f"boxacc@{delta}"], acc)
+    result = evaluator.compute()
+    maxima = [correct[i].max() * 100.0 / 60 for i in range(3)]
+    assert result["maxboxacc@50"] == maxima[1]
+    assert result["maxboxacc_v2"] == pytest.approx(np.mean(maxima))
+    assert result["best_threshold@70"] == thresholds[int(np.argmax(correct[2]))]
+    assert result["num_images"] == 60
+
+
+def test_perfect_map_and_empty_gt():
+    cam = np.zeros((30, 40), np.float32)
+    cam[5:15, 10:30] = 1.0
+    evaluator = BoxEvaluator(threshold_grid(0.1))
+    # predicted [10, 5, 30, 15] (wsolevaluation ends boxes at x + w): IoU 200 / 231 >= 0.7
+    evaluator.accumulate(cam, [[10, 5, 29, 14]])  # the tight box
+    evaluator.accumulate(cam, np.zeros((0, 4)))  # no GT box: a miss at every threshold
+    result = evaluator.compute()
+    assert result["maxboxacc@70"] == 50.0
+    assert result["best_threshold@70"] == 0.0
+
+
+def test_merge_and_errors():
+    a, b = BoxEvaluator([0.2, 0.5]), BoxEvaluator([0.2, 0.5])
+    cam = np.zeros((8, 8))
+    cam[2:5, 2:5] = 1
+    a.accumulate(cam, [[2, 2, 5, 5]])
+    b.accumulate(cam, [[0, 0, 1, 1]])
+    a.merge(b)
+    assert a.compute()["maxboxacc@50"] == 50.0
+    with pytest.raises(ValueError, match="settings"):
+        a.merge(BoxEvaluator([0.2]))
+    with pytest.raises(ValueError, match="no images"):
+        BoxEvaluator([0.5]).compute()
+    with pytest.raises(ConfigError, match="eval.cam_thresholds"):
+        BoxEvaluator([-0.1, 0.5])
+    with pytest.raises(ConfigError, match="eval.iou_thresholds"):
+        BoxEvaluator([0.5], iou_thresholds=(0.5, 150))
+
+
+def test_worker_processes_give_identical_counts():
+    rng = np.random.default_rng(7)
+    cases = [random_case(rng) for _ in range(6)]
+    thresholds = threshold_grid(0.01)
+    plain = BoxEvaluator(thresholds)
+    with BoxEvaluator(thresholds, workers=1) as pooled:
+        for cam, gt in cases:
+            plain.accumulate(cam, gt)
+            pooled.accumulate(cam, gt)
+        np.testing.assert_array_equal(pooled.curves()["boxacc@50"], plain.curves()["boxacc@50"])
+        assert pooled.num_images == 6
+        with pytest.raises(ValueError, match="NaN"):  # checked before reaching a worker
+            pooled.accumulate(np.full((4, 4), np.nan), [[0, 0, 1, 1]])

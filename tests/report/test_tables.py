@@ -1,0 +1,40 @@
+import json
+
+from wsol.report import PAPER_ROWS, build_table, find_runs, render_csv, render_markdown
+
+
+def _write_run(directory, experiment, metrics, command="python scripts/run.py x"):
+    directory.mkdir(parents=True)
+    (directory / "run_info.json").write_text(json.dumps({"experiment": experiment,
+                                                         "command": command}))
+    (directory / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_rows_without_a_run_say_so_and_show_no_number(tmp_path):
+    table = build_table(find_runs([tmp_path]))
+    irn = next(r for r in table if r["setting"].startswith("ResNet-50, τ"))
+    assert irn["published"] == "48.30"
+    assert irn["ours"].startswith("not run here")
+    assert "experiment=voc_resnet" in irn["command"]
+    assert len(table) == len(PAPER_ROWS)
+
+
+def test_our_number_and_command_come_from_the_newest_run_of_the_experiment(tmp_path):
+    _write_run(tmp_path / "old", "voc_resnet", {"seg/miou": 40.0}, "old command")
+    _write_run(tmp_path / "new", "voc_resnet", {"seg/miou": 47.91}, "new command")
+    import os
+    os.utime(tmp_path / "old" / "metrics.json", (1, 1))
+    _write_run(tmp_path / "demo", "demo", {"loc/maxboxacc": 61.234})
+    runs = find_runs([tmp_path])
+    table = build_table(runs, extra={"demo": ["loc/maxboxacc", "absent/key"]})
+    irn = next(r for r in table if r["setting"].startswith("ResNet-50, τ"))
+    assert irn["ours"] == "47.91" and irn["command"] == "new command"
+    demo = [r for r in table if r["table"].startswith("demo")]
+    assert [(r["setting"], r["ours"]) for r in demo] == [("loc/maxboxacc", "61.23")]
+
+
+def test_markdown_and_csv_have_one_line_per_row(tmp_path):
+    table = build_table({})
+    markdown = render_markdown(table)
+    assert markdown.count("\n") == len(table) + 2
+    assert render_csv(table).count("\n") == len(table) + 1
