@@ -6,8 +6,11 @@ Captum and pytorch-grad-cam doing the same work; ratios are to the forward pass.
 checked against ours (max difference relative to our map's max; pytorch-grad-cam only returns
 min-max-normalised upsampled maps, so ours are normalised the same way for that check).
 
-    python scripts/bench_cam.py --quick              # small sizes, ~2 min on a 2-core CPU
+    python scripts/bench_cam.py --quick --threads 1   # small sizes, ~2 min on a 2-core CPU
     python scripts/bench_cam.py --device cuda --precision bf16 --channels-last
+
+On CPU the default clock is process CPU time and ``--threads 1`` is advised on a shared machine:
+other jobs then inflate neither figure, whereas OpenMP barriers stall badly when cores are busy.
 """
 
 from __future__ import annotations
@@ -111,16 +114,21 @@ def peer_torchcam(model, layer, x, classes):
 
     with TorchCamGradCAM(model, layer, input_shape=tuple(x.shape[1:])) as extractor:
         scores = model(x)
-        maps = [extractor(c, scores, normalized=False, retain_graph=True)[0] for c in classes]
-    return torch.stack(maps, 1).detach()
+        maps = [
+            extractor(c, scores, normalized=False, retain_graph=True)[0].detach() for c in classes
+        ]
+    return torch.stack(maps, 1)
 
 
 def peer_captum(model, layer, x, classes):
     from captum.attr import LayerGradCam
 
     explainer = LayerGradCam(model, dict(model.named_modules())[layer])
-    maps = [explainer.attribute(x, target=c, relu_attributions=True)[:, 0] for c in classes]
-    return torch.stack(maps, 1).detach()
+    # detach each map at once: Captum's output keeps the whole forward graph alive otherwise
+    maps = [
+        explainer.attribute(x, target=c, relu_attributions=True)[:, 0].detach() for c in classes
+    ]
+    return torch.stack(maps, 1)
 
 
 def peer_pytorch_grad_cam(model, layer, x, classes):

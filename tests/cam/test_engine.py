@@ -208,3 +208,25 @@ def test_inplace_op_after_target_layer(images):
         warnings.simplefilter("error")
         maps = cam(images)  # features.19 is ReLU(inplace=True)
     assert maps.shape == (3, 3, 4, 4) and torch.isfinite(maps).all()
+
+
+class _IrnStyle(nn.Module):
+    """IRN's classifier: backbone, global average pool (functional), 1x1 conv, view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        net = torchvision.models.resnet18(weights=None)
+        self.stage = nn.Sequential(*list(net.children())[:-2])
+        self.classifier = nn.Conv2d(512, 4, 1, bias=False)
+
+    def forward(self, x):
+        x = self.stage(x).mean((2, 3), keepdim=True)
+        return self.classifier(x).view(x.shape[0], -1)
+
+
+def test_closed_form_for_1x1_conv_classifier(images):
+    model = _IrnStyle().eval()
+    with GradCAM(model, "stage") as fast, GradCAM(model, "stage", closed_form=False) as slow:
+        torch.testing.assert_close(fast(images), slow(images), atol=1e-6, rtol=1e-4)
+        assert fast.uses_closed_form and not slow.uses_closed_form

@@ -29,9 +29,9 @@ def test_quarter_resnet18_has_quarter_widths_and_about_0_7m_parameters():
 
 
 @pytest.mark.parametrize("arch", ["resnet18_quarter", "resnet50"])
-def test_output_stride_16_doubles_the_cam_resolution(arch):
+def test_smaller_output_strides_raise_the_cam_resolution(arch):
     sizes = {}
-    for stride in (32, 16):
+    for stride in (32, 16, 8):
         net, target = build_backbone(arch, 3, output_stride=stride)
         net.eval()
         net.get_submodule(target).register_forward_hook(
@@ -40,6 +40,7 @@ def test_output_stride_16_doubles_the_cam_resolution(arch):
             net(torch.randn(1, 3, 128, 128))
     assert tuple(sizes[32]) == (4, 4)
     assert tuple(sizes[16]) == (8, 8)
+    assert tuple(sizes[8]) == (16, 16)
 
 
 def test_unknown_backbone_and_bad_stride_are_config_errors():
@@ -48,7 +49,7 @@ def test_unknown_backbone_and_bad_stride_are_config_errors():
     with pytest.raises(ConfigError, match="output_stride"):
         build_backbone("vgg16", 3, output_stride=16)
     with pytest.raises(ConfigError, match="output_stride"):
-        build_backbone("resnet18", 3, output_stride=8)
+        build_backbone("resnet18", 3, output_stride=4)
 
 
 def test_missing_pretrained_weights_name_the_file_and_url(tmp_path, monkeypatch):

@@ -61,15 +61,16 @@ def _suggest(modules: dict[str, nn.Module], wanted: str, count: int = 6) -> str:
 class LinearHead:
     """A GAP + Linear head: logits = mean_spatial(A) @ weight.T + bias.
 
-    Holds the module, not its tensors, so a model moved or trained later is read as it is now.
+    ``linear`` is an nn.Linear or a 1x1 nn.Conv2d classifier (IRN style). The module is held, not
+    its tensors, so a model moved or trained later is read as it is now.
     """
 
-    linear: nn.Linear
+    linear: nn.Module
 
     @property
     def weight(self) -> torch.Tensor:
         """(C, D) classifier weights, detached."""
-        return self.linear.weight.detach()
+        return self.linear.weight.detach().flatten(1)
 
     @property
     def bias(self) -> torch.Tensor | None:
@@ -99,7 +100,8 @@ def find_linear_head(model: nn.Module, layer_name: str) -> LinearHead | None:
     torchvision classifiers register their modules in forward order (ResNet: ..., layer4, avgpool,
     fc; VideoResNet likewise). The leaf modules registered after the target layer (outside its
     subtree) must be, ignoring Identity/Flatten/Dropout, one global average pool (output size 1)
-    or none (a functional mean) followed by exactly one nn.Linear. Returns None otherwise.
+    or none (a functional mean) followed by exactly one nn.Linear or 1x1 nn.Conv2d classifier.
+    Returns None otherwise.
     """
     after: list[nn.Module] = []
     seen = False
@@ -116,9 +118,21 @@ def find_linear_head(model: nn.Module, layer_name: str) -> LinearHead | None:
         if not _is_global(after[0]):
             return None
         after = after[1:]
-    if len(after) != 1 or not isinstance(after[0], nn.Linear):
+    if len(after) != 1 or not _is_linear(after[0]):
         return None
     return LinearHead(linear=after[0])
+
+
+def _is_linear(module: nn.Module) -> bool:
+    if isinstance(module, nn.Linear):
+        return True
+    return (
+        isinstance(module, nn.Conv2d)
+        and module.kernel_size == (1, 1)
+        and module.groups == 1
+        and module.stride == (1, 1)
+        and module.padding in ((0, 0), "valid")
+    )
 
 
 def _is_global(pool: nn.Module) -> bool:

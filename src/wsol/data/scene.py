@@ -23,7 +23,17 @@ MIN_VISIBLE = 0.5  # fraction of a shape that must stay visible
 MIN_INSIDE = 0.75  # fraction of a shape that must lie inside the image
 MAX_OBJECTS = 3
 MIN_CONTRAST = 60.0  # RGB distance between an object's fill and what it is drawn on
+MIN_LUMA_CONTRAST = 0.0  # and the least luminance difference (either polarity)
+BASE_GREY = (40.0, 215.0)  # background: a grey level, tinted, plus smooth colour noise
+BASE_TINT = 90.0
+COARSE_AMPLITUDE = (30.0, 90.0)  # background colour-noise amplitudes (0..255 scale)
+FINE_AMPLITUDE = (8.0, 25.0)
+NUM_STROKES = (1, 4)  # distractor strokes per image, inclusive
+NOISE_SIGMA = (3.0, 9.0)  # per-pixel Gaussian noise
+GRADIENT_PROBABILITY = 0.5
+ASPECT_JITTER = 0.15  # log of the largest x/y stretch
 _PLACEMENT_TRIES = 40
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 @dataclass
@@ -96,7 +106,7 @@ def render_sample(seed: int, index: int, image_size: int = 64) -> DemoSample:
         for earlier in objects:
             earlier.visible &= ~obj.visible
         objects.append(obj)
-    canvas += rng.normal(0.0, rng.uniform(3.0, 9.0), canvas.shape).astype(np.float32)
+    canvas += rng.normal(0.0, rng.uniform(*NOISE_SIGMA), canvas.shape).astype(np.float32)
     image = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
     return DemoSample(image=image, objects=objects)
 
@@ -108,7 +118,7 @@ def _place_object(rng: np.random.Generator, objects: list[DemoObject], size: int
         area = math.exp(rng.uniform(lo, hi))
         center = (rng.uniform(0, size - 1), rng.uniform(0, size - 1))
         angle = rng.uniform(0.0, 2.0 * math.pi)
-        aspect = math.exp(rng.uniform(-0.15, 0.15))
+        aspect = math.exp(rng.uniform(-ASPECT_JITTER, ASPECT_JITTER))
         mask, full = render_shape(class_index, center, area, angle, aspect, size)
         if not MIN_COVERAGE * size * size <= full <= MAX_COVERAGE * size * size:
             continue
@@ -123,10 +133,10 @@ def _place_object(rng: np.random.Generator, objects: list[DemoObject], size: int
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Smooth colour noise: a coarse random grid plus a finer, fainter one, upsampled."""
-    base = rng.uniform(40, 215, 3)
+    base = rng.uniform(*BASE_GREY) + rng.uniform(-BASE_TINT, BASE_TINT, 3)
     coarse = rng.integers(2, 7)
     fine = rng.integers(8, 17)
-    layers = [(coarse, rng.uniform(30, 90)), (fine, rng.uniform(8, 25))]
+    layers = [(coarse, rng.uniform(*COARSE_AMPLITUDE)), (fine, rng.uniform(*FINE_AMPLITUDE))]
     canvas = np.broadcast_to(base, (size, size, 3)).astype(np.float32)
     for grid, amplitude in layers:
         noise = rng.uniform(-amplitude, amplitude, (grid, grid, 3)).astype(np.float32)
@@ -138,7 +148,7 @@ def _draw_strokes(rng: np.random.Generator, canvas: np.ndarray) -> None:
     """A few open lines and curves: edges that are not objects."""
     size = canvas.shape[0]
     scale = size / 64.0
-    for _ in range(int(rng.integers(1, 5))):
+    for _ in range(int(rng.integers(NUM_STROKES[0], NUM_STROKES[1] + 1))):
         p0, p1, p2 = rng.uniform(-0.1 * size, 1.1 * size, (3, 2))
         t = np.linspace(0.0, 1.0, 24)[:, None]
         if rng.random() < 0.4:  # straight line
@@ -158,15 +168,17 @@ def _paint(rng: np.random.Generator, canvas: np.ndarray, mask: np.ndarray,
     below += [mask & o.visible for o in objects]
     below_means = [canvas[m].mean(0) for m in below if m.sum() >= 4]
     ys, xs = np.nonzero(mask)
-    for _ in range(20):
+    for _ in range(30):
         c0 = rng.uniform(0, 255, 3)
-        c1 = np.clip(c0 + rng.normal(0, 60, 3), 0, 255) if rng.random() < 0.5 else c0
+        gradient = rng.random() < GRADIENT_PROBABILITY
+        c1 = np.clip(c0 + rng.normal(0, 60, 3), 0, 255) if gradient else c0
         theta = rng.uniform(0, 2 * math.pi)
         proj = xs * math.cos(theta) + ys * math.sin(theta)
         span = max(float(proj.max() - proj.min()), 1.0)
         t = ((proj - proj.min()) / span)[:, None]
         fill = (1 - t) * c0 + t * c1
         mean = fill.mean(0)
-        if all(np.linalg.norm(mean - m) >= MIN_CONTRAST for m in below_means):
+        if all(np.linalg.norm(mean - m) >= MIN_CONTRAST
+               and abs(float((mean - m) @ _LUMA)) >= MIN_LUMA_CONTRAST for m in below_means):
             break
     canvas[ys, xs] = fill.astype(np.float32)

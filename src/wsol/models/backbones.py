@@ -58,9 +58,9 @@ BACKBONES: dict[str, BackboneSpec] = {
 }
 
 
-def _set_last_stage_stride_one(net: nn.Module) -> None:
-    """Output stride 16 as in IRN: the first block of ``layer4`` keeps resolution (no dilation)."""
-    for module in net.layer4[0].modules():
+def _set_stage_stride_one(stage: nn.Module) -> None:
+    """The stage's first block keeps resolution (stride 1, no dilation), as IRN's ResNet-50."""
+    for module in stage[0].modules():
         if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
             module.stride = (1, 1)
 
@@ -75,7 +75,8 @@ def build_backbone(
         num_classes: C, the size of the multi-label head.
         weights: a torchvision weights enum name such as ``"ResNet50_Weights.IMAGENET1K_V1"``
             read from the local torch cache, or ``None`` for random initialisation.
-        output_stride: 32 (torchvision default) or 16 (ResNets only: last stage stride 1).
+        output_stride: 32 (torchvision default), 16 (ResNets: last stage stride 1, as IRN)
+            or 8 (ResNets: last two stages stride 1, for small images).
 
     Returns:
         ``(net, target_layer)``: ``net`` maps ``(B,3,H,W)`` images to ``(B,C)`` logits;
@@ -89,14 +90,15 @@ def build_backbone(
     net = spec.build()
     if weights:
         net.load_state_dict(load_pretrained_state(arch, weights))
-    if output_stride == 16:
+    if output_stride not in (8, 16, 32):
+        raise ConfigError(f"model.output_stride must be 8, 16 or 32, got {output_stride}.")
+    if output_stride < 32:
         if spec.family != "resnet":
-            raise ConfigError(
-                f"model.output_stride=16 is supported for ResNets only, not {arch!r}; use 32."
-            )
-        _set_last_stage_stride_one(net)
-    elif output_stride != 32:
-        raise ConfigError(f"model.output_stride must be 16 or 32, got {output_stride}.")
+            raise ConfigError(f"model.output_stride={output_stride} is supported for ResNets "
+                              f"only, not {arch!r}; use 32.")
+        _set_stage_stride_one(net.layer4)
+        if output_stride == 8:
+            _set_stage_stride_one(net.layer3)
     parent_name, _, leaf = spec.head.rpartition(".")
     parent = net.get_submodule(parent_name) if parent_name else net
     old_head: nn.Linear = getattr(parent, leaf)
