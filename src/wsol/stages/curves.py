@@ -21,11 +21,11 @@ def curve_rows(
 ) -> list[tuple[str, float, float]]:
     """Long-format ``(curve, threshold, value)`` rows; values in percent."""
     rows = []
-    for name, values in box_curves.items():
-        rows += [(f"loc/{name}", t, float(v)) for t, v in zip(cam_grid, values, strict=True)]
-    for name, values in center_curves.items():
-        rows += [(f"baseline/center/{name}", t, float(v))
-                 for t, v in zip(cam_grid, values, strict=True)]
+    for prefix, curves in (("loc", box_curves), ("baseline/center", center_curves)):
+        for name, values in curves.items():
+            if name.startswith("boxacc@"):  # skip the threshold axis the evaluator also returns
+                rows += [(f"{prefix}/{name}", t, float(v))
+                         for t, v in zip(cam_grid, values, strict=True)]
     if miou_curve is not None:
         rows += [("seg/miou", t, float(v)) for t, v in zip(bg_grid, miou_curve, strict=True)]
     return rows

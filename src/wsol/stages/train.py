@@ -29,6 +29,7 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers,
         cache_images=cfg.data.get("cache_images", False),
+        crop_scale=tuple(cfg.data.crop_scale),
         seed=cfg.seed,
     )
     model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "checkpoint"}
