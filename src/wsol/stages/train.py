@@ -46,6 +46,8 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     meta = {"arch": cfg.model.arch, "num_classes": len(names),
             "output_stride": cfg.model.output_stride, "class_names": list(names)}
     save_classifier(ctx.model_path, model.net, meta)
+    if "val/map" not in trainer.callback_metrics and cfg.data.val_split:
+        trainer.validate(model, datamodule=datamodule, verbose=False)  # val skipped by schedule
     val_map = trainer.callback_metrics.get("val/map")
     log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, ctx.model_path)
     metrics = {"train/seconds": round(seconds, 1)}
