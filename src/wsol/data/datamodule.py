@@ -43,7 +43,8 @@ class WSOLDataModule(pl.LightningDataModule):
     in the collate; on a small CPU box keep ``num_workers=0`` there, since worker processes
     only compete with the training step's threads.
     ``crop_scale`` is the area fraction range of the random resized crop (from 0.6 up, a crop
-    rarely cuts away a whole small object and so its label), ``crop_ratio`` its aspect range. ``cam_split`` (default ``val_split``) feeds :meth:`predict_dataloader`.
+    rarely cuts away a whole small object and so its label), ``crop_ratio`` its aspect range.
+    ``cam_split`` (default ``val_split``) feeds :meth:`predict_dataloader`.
     """
 
     def __init__(self, root: str | Path, class_names: str | Sequence[str] = "voc",
