@@ -8,6 +8,8 @@ from skimage.measure import label, regionprops
 
 from wsol.data.classes import SHAPE_CLASSES
 from wsol.data.scene import render_sample, segmentation_from_objects
+from wsol.data.scene_style import STYLES, get_style
+from wsol.errors import ConfigError
 
 SEED = 11
 
@@ -115,3 +117,28 @@ def test_segmentation_band(size, width):
         assert np.array_equal(seg == 255, band)
         assert np.array_equal(seg[~band], classes[~band])
         assert np.array_equal(seg, segmentation_from_objects(s.objects, size))
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_style_follows_the_geometry_rules(style):
+    for i in range(30):
+        s = render_sample(SEED, i, 64, style)
+        assert 1 <= len(s.objects) <= 3
+        for o in s.objects:
+            assert 0.06 * 64 * 64 <= o.full_area <= 0.35 * 64 * 64
+            assert o.visible.sum() >= 0.5 * o.full_area
+
+
+def test_standard_objects_are_brighter_than_the_background(samples):
+    luma = np.array([0.299, 0.587, 0.114])
+    margins = []
+    for s in samples:
+        union = np.any([o.visible for o in s.objects], 0)
+        background = np.median(s.image[~union] @ luma)
+        margins += [s.image[o.visible].mean(0) @ luma - background for o in s.objects]
+    assert np.mean(np.array(margins) > 30) > 0.95
+
+
+def test_unknown_style():
+    with pytest.raises(ConfigError, match="data.generate.style"):
+        get_style("psychedelic")

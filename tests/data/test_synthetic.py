@@ -136,6 +136,8 @@ def test_ensure_is_idempotent_and_regenerates_on_new_params(tmp_path, tiny_param
     assert json.loads((root / ".complete").read_text())["num_images"] == 6
     assert len(list((root / "JPEGImages").iterdir())) == 6  # the old tree was replaced
     assert jpeg.read_bytes() != first
+    ensure_demo_dataset(root, progress=False, **{**params, "num_images": 6, "style": "easy"})
+    assert json.loads((root / ".complete").read_text())["style"] == "easy"
     (root / ".complete").unlink()  # an interrupted run regenerates
     ensure_demo_dataset(root, progress=False, **{**params, "num_images": 6, "seed": 9})
     assert (root / ".complete").is_file()
@@ -149,6 +151,8 @@ def test_refuses_a_directory_that_is_not_a_demo(tmp_path):
 
 
 def test_bad_params():
+    with pytest.raises(ConfigError, match="style"):
+        ensure_demo_dataset("unused", style="nope")
     with pytest.raises(ConfigError, match="image_size"):
         ensure_demo_dataset("unused", image_size=32)
     with pytest.raises(ConfigError, match="unknown keys"):

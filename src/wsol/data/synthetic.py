@@ -1,7 +1,7 @@
 """The embedded demo dataset: 8 shape classes written as a real PASCAL VOC tree plus COCO JSON.
 
-Image ``i`` depends only on ``(seed, i, image_size)``, so the same parameters give the same
-bytes. Files are written atomically and ``root/.complete`` (the parameters as JSON) last;
+Image ``i`` depends only on ``(seed, i, image_size, style)``, so the same parameters give
+the same bytes. Files are written atomically and ``root/.complete`` (the parameters as JSON) last;
 :func:`ensure_demo_dataset` regenerates only when that marker is missing or differs.
 """
 
@@ -19,12 +19,14 @@ from tqdm.auto import tqdm
 from wsol.data.classes import SHAPE_CLASSES
 from wsol.data.coco_writer import CocoInstancesWriter, encode_instance
 from wsol.data.scene import render_sample
+from wsol.data.scene_style import get_style
 from wsol.data.voc_format import atomic_write_bytes, encode_voc_mask, voc_xml_string
 from wsol.errors import ConfigError, DataError
 from wsol.io.atomic import atomic_write_json, atomic_write_text
 
-GENERATOR_VERSION = 1  # bump when the drawing changes, so old trees are regenerated
-DEFAULT_PARAMS = {"num_images": 3000, "image_size": 64, "val_fraction": 0.2, "seed": 0}
+GENERATOR_VERSION = 2  # bump when the drawing changes, so old trees are regenerated
+DEFAULT_PARAMS = {"num_images": 3000, "image_size": 64, "val_fraction": 0.2, "seed": 0,
+                  "style": "standard"}
 MARKER = ".complete"
 _OWNER_TAG = ".wsol-demo"  # written first and kept: this directory may be cleared by us
 _MANAGED = ("JPEGImages", "Annotations", "SegmentationClass", "ImageSets", "annotations")
@@ -39,7 +41,9 @@ def demo_params(**params) -> dict:
                           f"allowed: {sorted(DEFAULT_PARAMS)}.")
     p = {**DEFAULT_PARAMS, **params}
     p = {"num_images": int(p["num_images"]), "image_size": int(p["image_size"]),
-         "val_fraction": float(p["val_fraction"]), "seed": int(p["seed"])}
+         "val_fraction": float(p["val_fraction"]), "seed": int(p["seed"]),
+         "style": str(p["style"])}
+    get_style(p["style"])  # raises ConfigError for an unknown preset
     if not 64 <= p["image_size"] <= 128:
         raise ConfigError(f"data.generate.image_size={p['image_size']}: use 64..128.")
     if p["num_images"] < 2:
@@ -76,16 +80,18 @@ def ensure_demo_dataset(root: Path, progress: bool = True, **params) -> Path:
 
 
 def generate_demo_dataset(root: Path, num_images: int = 3000, image_size: int = 64,
-                          val_fraction: float = 0.2, seed: int = 0, progress: bool = True) -> Path:
+                          val_fraction: float = 0.2, seed: int = 0, progress: bool = True,
+                          style: str = "standard") -> Path:
     """Write the demo VOC tree and COCO JSON under ``root`` (replacing an earlier demo there).
 
     Layout: JPEGImages/<id>.jpg, Annotations/<id>.xml, SegmentationClass/<id>.png,
     ImageSets/Main/{train,val,trainval}.txt and {class}_{split}.txt,
     ImageSets/Segmentation/{train,val,trainval}.txt, annotations/instances_{train,val}.json,
-    and ``.complete`` last. Returns ``root``.
+    and ``.complete`` last. ``style`` names a look preset of :mod:`wsol.data.scene_style`
+    (``easy`` | ``standard`` | ``hard``). Returns ``root``.
     """
     params = demo_params(num_images=num_images, image_size=image_size,
-                         val_fraction=val_fraction, seed=seed)
+                         val_fraction=val_fraction, seed=seed, style=style)
     root = Path(root)
     _clear_previous(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -96,7 +102,7 @@ def generate_demo_dataset(root: Path, num_images: int = 3000, image_size: int = 
     instances: list[list[tuple[int, dict]]] = []
     for index in tqdm(range(num_images), desc=f"demo dataset -> {root}", unit="img",
                       disable=not progress, leave=False):
-        instances.append(_write_image(root, ids[index], seed, index, image_size))
+        instances.append(_write_image(root, ids[index], seed, index, image_size, style))
     splits = split_ids(num_images, val_fraction, seed)
     _write_image_sets(root, splits, instances)
     _write_coco(root, splits, instances, image_size)
@@ -104,10 +110,10 @@ def generate_demo_dataset(root: Path, num_images: int = 3000, image_size: int = 
     return root
 
 
-def _write_image(root: Path, image_id: str, seed: int, index: int,
-                 image_size: int) -> list[tuple[int, dict]]:
+def _write_image(root: Path, image_id: str, seed: int, index: int, image_size: int,
+                 style: str) -> list[tuple[int, dict]]:
     """Render and write one image's JPEG, XML and PNG; returns (class, COCO fields) per object."""
-    sample = render_sample(seed, index, image_size)
+    sample = render_sample(seed, index, image_size, style)
     ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(sample.image, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
     if not ok:
@@ -116,7 +122,7 @@ def _write_image(root: Path, image_id: str, seed: int, index: int,
     objects = [{"name": o.name, "box": o.box, "difficult": 0, "truncated": int(o.truncated)}
                for o in sample.objects]
     xml = voc_xml_string(f"{image_id}.jpg", (image_size, image_size), objects, "VOCshapes")
-    atomic_write_text(root / "Annotations" / f"{image_id}.xml", xml)
+    atomic_write_bytes(root / "Annotations" / f"{image_id}.xml", xml.encode())
     atomic_write_bytes(root / "SegmentationClass" / f"{image_id}.png",
                        encode_voc_mask(sample.segmentation()))
     return [(o.class_index, encode_instance(o.visible)) for o in sample.objects]

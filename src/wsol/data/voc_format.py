@@ -7,6 +7,7 @@ inclusive. Segmentation PNGs hold class indices (0 background, k+1 class k, 255 
 from __future__ import annotations
 
 import io
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,8 +38,21 @@ VOC_PALETTE = voc_palette()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    atomic_write_with(Path(path), lambda tmp: tmp.write_bytes(data))
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename.
+
+    Lighter than :func:`wsol.io.atomic.atomic_write_with` (no mkstemp, no mkdir): the
+    generator writes thousands of small files into folders it has made already; the
+    temporary name carries the process id, so parallel writers do not collide.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -189,4 +203,4 @@ def encode_voc_mask(mask: np.ndarray) -> bytes:
 
 def write_voc_mask(path: Path, mask: np.ndarray) -> None:
     """Write a uint8 (H,W) class-index map as a VOC palette PNG, atomically."""
-    atomic_write_bytes(Path(path), encode_voc_mask(mask))
+    atomic_write_with(Path(path), lambda tmp: tmp.write_bytes(encode_voc_mask(mask)))
