@@ -77,14 +77,14 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         gt_boxes, gt_labels, _, _ = read_voc_xml(root / "Annotations" / f"{image_id}.xml", names)
         mask_path = root / "SegmentationClass" / f"{image_id}.png"
         mask = read_voc_mask(mask_path) if mask_path.is_file() else None
-        height, width = cams.shape[-2:]
+        center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
         for cam, class_id in zip(cams, class_ids.tolist(), strict=True):
             class_boxes = gt_boxes[gt_labels == class_id]
             if len(class_boxes) == 0:
                 continue  # a predicted (top-k / all) class that is not in the image
             score_map = normalize_scoremap(cam)
             boxes.accumulate(score_map, class_boxes)
-            center.accumulate(center_baseline_map(height, width), class_boxes)
+            center.accumulate(center_map, class_boxes)
             box = box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold)
             protocol_ious.append(float(box_iou(box[None], class_boxes).max()))
             if mask is not None:
