@@ -9,7 +9,7 @@ time in torch, so loading stays far ahead of a CPU training step.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -27,6 +27,7 @@ from wsol.data.datasets import (
     collate_uint8,
     decode_all,
 )
+from wsol.data.records import LabelledImages
 from wsol.data.voc import VOCDataset
 from wsol.errors import ConfigError
 
@@ -45,6 +46,7 @@ class WSOLDataModule(pl.LightningDataModule):
     ``crop_scale`` is the area fraction range of the random resized crop (from 0.6 up, a crop
     rarely cuts away a whole small object and so its label), ``crop_ratio`` its aspect range.
     ``cam_split`` (default ``val_split``) feeds :meth:`predict_dataloader`.
+    ``open_split(split)`` opens a split of another format (COCO, ImageNet); default VOC.
     """
 
     def __init__(self, root: str | Path, class_names: str | Sequence[str] = "voc",
@@ -54,7 +56,8 @@ class WSOLDataModule(pl.LightningDataModule):
                  crop_scale: Sequence[float] = (0.6, 1.0),
                  crop_ratio: Sequence[float] = (3 / 4, 4 / 3), hflip: bool = True,
                  seed: int = 0, cam_split: str | None = None,
-                 cache_max_bytes: int = 2 * 1024**3, pin_memory: bool = False) -> None:
+                 cache_max_bytes: int = 2 * 1024**3, pin_memory: bool = False,
+                 open_split: Callable[[str], LabelledImages] | None = None) -> None:
         super().__init__()
         if cache_images not in (True, False, "auto"):
             raise ConfigError(f"data.cache_images={cache_images!r}: use true, false or auto.")
@@ -77,9 +80,12 @@ class WSOLDataModule(pl.LightningDataModule):
         self.hflip, self.seed, self.pin_memory = bool(hflip), int(seed), bool(pin_memory)
         self._train_loader_args: tuple | None = None
         self._val_loader_args: tuple | None = None
+        self._open_split = open_split
 
-    def dataset(self, split: str, require_masks: bool = False) -> VOCDataset:
-        """The VOC split ``split`` of this module's tree and classes."""
+    def dataset(self, split: str, require_masks: bool = False) -> LabelledImages:
+        """The split ``split``: through ``open_split`` when given (any format), else VOC."""
+        if self._open_split is not None:
+            return self._open_split(split)
         return VOCDataset(self.root, split, self.class_names, image_set=self.image_set,
                           require_masks=require_masks)
 
@@ -93,7 +99,7 @@ class WSOLDataModule(pl.LightningDataModule):
         if stage in (None, "fit", "validate") and self.val_split and self._val_loader_args is None:
             self._val_loader_args = self._val_source(self.dataset(self.val_split))
 
-    def _use_cache(self, voc: VOCDataset) -> bool:
+    def _use_cache(self, voc: LabelledImages) -> bool:
         if self.cache_images is False:
             return False
         sizes = {ann.size for ann in voc.annotations}
@@ -108,7 +114,7 @@ class WSOLDataModule(pl.LightningDataModule):
                         else f"needs more than cache_max_bytes={self.cache_max_bytes}")
         return False
 
-    def _train_source(self, voc: VOCDataset) -> tuple:
+    def _train_source(self, voc: LabelledImages) -> tuple:
         images = decode_all(voc) if self._use_cache(voc) else None
         if images is not None:
             log.info("cached %d train images in memory (%.0f MB)", len(voc), images.numel() / 1e6)
@@ -119,7 +125,7 @@ class WSOLDataModule(pl.LightningDataModule):
                                   self.hflip)
         return dataset, collate_uint8, self.num_workers
 
-    def _val_source(self, voc: VOCDataset) -> tuple:
+    def _val_source(self, voc: LabelledImages) -> tuple:
         if self._use_cache(voc):
             images = decode_all(voc, self.input_size)  # resized once, as CamDataset does
             collate = CachedEvalCollate(images, torch.from_numpy(voc.labels))

@@ -1,4 +1,4 @@
-"""Torch datasets and collates over a :class:`~wsol.data.voc.VOCDataset`.
+"""Torch datasets and collates over any dataset format (:class:`~wsol.data.records.LabelledImages`).
 
 Two train paths give the same batches, ``{"image": float32 (B,3,S,S) normalised,
 "labels": float32 (B,C)}``: images decoded from disk and augmented one by one (workers), or
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from wsol.data.records import LabelledImages
 from wsol.data.transforms import (
     crop_resize_batch,
     crop_resize_image,
@@ -20,7 +21,6 @@ from wsol.data.transforms import (
     sample_crops,
     to_chw_tensor,
 )
-from wsol.data.voc import VOCDataset
 
 
 class CamDataset(Dataset):
@@ -30,7 +30,7 @@ class CamDataset(Dataset):
     "orig_size": (H, W)}``; batch them with :meth:`collate` (ids and sizes stay lists).
     """
 
-    def __init__(self, voc_dataset: VOCDataset, input_size: int) -> None:
+    def __init__(self, voc_dataset: LabelledImages, input_size: int) -> None:
         self.voc = voc_dataset
         self.input_size = int(input_size)
 
@@ -73,7 +73,7 @@ class AugmentedImages(Dataset):
     Randomness comes from torch's global RNG, which DataLoader seeds per worker.
     """
 
-    def __init__(self, voc: VOCDataset, input_size: int, crop_scale=(0.6, 1.0),
+    def __init__(self, voc: LabelledImages, input_size: int, crop_scale=(0.6, 1.0),
                  crop_ratio=(3 / 4, 4 / 3), hflip: bool = True) -> None:
         self.voc, self.input_size = voc, int(input_size)
         self.crop_scale, self.crop_ratio, self.hflip = crop_scale, crop_ratio, hflip
@@ -90,7 +90,7 @@ class AugmentedImages(Dataset):
 class ResizedImages(Dataset):
     """Disk path for validation: the whole image resized to ``input_size``, no augmentation."""
 
-    def __init__(self, voc: VOCDataset, input_size: int) -> None:
+    def __init__(self, voc: LabelledImages, input_size: int) -> None:
         self.voc, self.input_size = voc, int(input_size)
 
     def __len__(self) -> int:
@@ -150,7 +150,7 @@ class CachedEvalCollate:
         return {"image": normalize(self.images[index]), "labels": self.labels[index]}
 
 
-def decode_all(voc: VOCDataset, input_size: int | None = None) -> torch.Tensor | None:
+def decode_all(voc: LabelledImages, input_size: int | None = None) -> torch.Tensor | None:
     """All images of ``voc`` as one uint8 (N,3,H,W) tensor (resized to ``input_size`` when
     given); None when they differ in size and no ``input_size`` is given."""
     images = [voc.image(i) for i in range(len(voc))]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wsol.data.classes import VOC_CLASSES, resolve_class_names
+from wsol.data.records import ImageAnnotation, ImageRecord
 from wsol.data.voc_format import (  # noqa: F401  (re-exported: the documented home of these)
     VOC_PALETTE,
     read_image,
@@ -24,30 +24,9 @@ from wsol.data.voc_format import (  # noqa: F401  (re-exported: the documented h
 )
 from wsol.errors import DataError
 
-
-@dataclass
-class VOCRecord:
-    """One image. Shapes: image uint8 (H,W,3) RGB; labels float32 (C,) multi-hot;
-    boxes int64 (M,4) inclusive 0-based x0,y0,x1,y1; box_labels int64 (M,); difficult bool (M,);
-    mask uint8 (H,W) (0 bg, k+1 class k, 255 void) or None when the image has no PNG."""
-
-    image_id: str
-    image: np.ndarray
-    labels: np.ndarray
-    boxes: np.ndarray
-    box_labels: np.ndarray
-    difficult: np.ndarray
-    mask: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class VOCAnnotation:
-    """The parsed XML of one image (see :func:`read_voc_xml`)."""
-
-    boxes: np.ndarray
-    box_labels: np.ndarray
-    difficult: np.ndarray
-    size: tuple[int, int]  # (W, H); (0, 0) when the XML has none
+# The format-neutral names; kept under their VOC names for existing callers.
+VOCRecord = ImageRecord
+VOCAnnotation = ImageAnnotation
 
 
 class VOCDataset:
@@ -93,6 +72,14 @@ class VOCDataset:
                     f"({len(absent)} of {len(self.ids)} in split {split!r}); masks are needed "
                     f"here. Use a split of ImageSets/Segmentation or restore {self.mask_dir}."
                 )
+
+    @classmethod
+    def from_config(cls, root: Path, split: str, data_cfg, class_names: Sequence[str],
+                    require_masks: bool = False) -> VOCDataset:
+        """Build from the ``data`` config group (``image_set``, optional ``mask_dir``)."""
+        return cls(root, split, class_names, image_set=data_cfg.get("image_set", "Segmentation"),
+                   require_masks=require_masks,
+                   mask_dir=data_cfg.get("mask_dir") or "SegmentationClass")
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -18,7 +18,7 @@ from wsol.cam import CamStore, GradCAM, multiscale_cams
 from wsol.data.datamodule import CamDataset
 from wsol.errors import ConfigError
 from wsol.models.checkpoint import load_classifier
-from wsol.stages.context import RunContext, checkpoint_path, class_names, voc_dataset
+from wsol.stages.context import RunContext, checkpoint_path, class_names, dataset
 
 log = logging.getLogger(__name__)
 CLASS_CHOICES = ("gt", "topk", "all")
@@ -87,13 +87,13 @@ def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     """Make CAMs for ``cfg.data.cam_split`` into ``ctx.cam_dir``; images already stored are kept."""
     names = class_names(cfg)
     net, target_layer, _ = load_classifier(checkpoint_path(cfg, ctx), list(names))
-    dataset = voc_dataset(cfg, cfg.data.cam_split)
+    images = dataset(cfg, cfg.data.cam_split)
     store = CamStore(ctx.cam_dir)
-    todo = [i for i, image_id in enumerate(dataset.ids) if not store.has(image_id)]
+    todo = [i for i, image_id in enumerate(images.ids) if not store.has(image_id)]
     if not todo:
-        log.info("all %d images already have CAMs in %s", len(dataset), ctx.cam_dir)
-        return {"cam/images": float(len(dataset))}
-    cams = CamDataset(dataset, cfg.data.input_size)
+        log.info("all %d images already have CAMs in %s", len(images), ctx.cam_dir)
+        return {"cam/images": float(len(images))}
+    cams = CamDataset(images, cfg.data.input_size)
     loader = DataLoader(torch.utils.data.Subset(cams, todo), batch_size=cfg.cam.batch_size,
                         shuffle=False, num_workers=cfg.data.num_workers,
                         collate_fn=CamDataset.collate)
@@ -104,4 +104,4 @@ def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     )
     predictor = CamPredictor(net, target_layer, cfg.cam)
     trainer.predict(predictor, loader, return_predictions=False)
-    return {"cam/images": float(len(dataset))}
+    return {"cam/images": float(len(images))}

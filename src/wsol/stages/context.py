@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from wsol.data.classes import resolve_class_names
+from wsol.data.records import LabelledImages
 from wsol.errors import ConfigError, DataError
 
 
@@ -77,14 +79,24 @@ def data_root(cfg: DictConfig) -> Path:
     return root
 
 
-def voc_dataset(cfg: DictConfig, split: str, require_masks: bool = False):
-    """The VOC-format dataset of ``split`` under :func:`data_root`."""
-    if cfg.data.format != "voc":
-        raise ConfigError(f"data.format={cfg.data.format!r} is not supported yet; use 'voc'.")
-    from wsol.data.voc import VOCDataset
+# data.format -> "module:class"; each class has ``from_config(root, split, data_cfg,
+# class_names, require_masks)``. Imported only when used (pycocotools only for COCO).
+DATASET_FORMATS: dict[str, str] = {
+    "voc": "wsol.data.voc:VOCDataset",
+    "coco": "wsol.data.coco:COCODataset",
+    "imagenet": "wsol.data.imagenet:ImageNetDataset",
+}
 
-    return VOCDataset(data_root(cfg), split, class_names(cfg), image_set=cfg.data.image_set,
-                      require_masks=require_masks)
+
+def dataset(cfg: DictConfig, split: str, require_masks: bool = False) -> LabelledImages:
+    """The ``split`` of the configured dataset (any format) under :func:`data_root`."""
+    fmt = cfg.data.get("format", "voc")
+    if fmt not in DATASET_FORMATS:
+        raise ConfigError(f"data.format={fmt!r} is not supported; choose one of "
+                          f"{sorted(DATASET_FORMATS)}.")
+    module, name = DATASET_FORMATS[fmt].split(":")
+    cls = getattr(importlib.import_module(module), name)
+    return cls.from_config(data_root(cfg), split, cfg.data, class_names(cfg), require_masks)
 
 
 def checkpoint_path(cfg: DictConfig, ctx: RunContext) -> Path:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from wsol.data.datamodule import WSOLDataModule
 from wsol.models.checkpoint import save_classifier
 from wsol.models.classifier import Classifier
-from wsol.stages.context import RunContext, class_names, data_root
+from wsol.stages.context import RunContext, class_names, data_root, dataset
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         cache_images=cfg.data.get("cache_images", False),
         crop_scale=tuple(cfg.data.crop_scale),
         seed=cfg.seed,
+        open_split=lambda split: dataset(cfg, split),
     )
     model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "checkpoint"}
     model = Classifier(num_classes=len(names), **model_cfg)

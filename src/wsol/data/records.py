@@ -1,0 +1,67 @@
+"""What every dataset format yields: per-image annotations, records, and the dataset protocol.
+
+VOC, COCO and ImageNet loaders all present this one interface, so the datamodule, the CAM
+stage and the evaluators never look at a file format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ImageAnnotation:
+    """Box annotation of one image. boxes int64 (M,4) inclusive 0-based x0,y0,x1,y1;
+    box_labels int64 (M,) 0-based class indices; difficult bool (M,) (VOC's flag; COCO's
+    ``iscrowd``); size (W, H) of the image, (0, 0) when the annotation does not say."""
+
+    boxes: np.ndarray
+    box_labels: np.ndarray
+    difficult: np.ndarray
+    size: tuple[int, int]
+
+
+@dataclass
+class ImageRecord:
+    """One image. Shapes: image uint8 (H,W,3) RGB; labels float32 (C,) multi-hot;
+    boxes int64 (M,4) inclusive 0-based x0,y0,x1,y1; box_labels int64 (M,); difficult bool (M,);
+    mask uint8 (H,W) (0 bg, k+1 class k, 255 void) or None when the image has no mask."""
+
+    image_id: str
+    image: np.ndarray
+    labels: np.ndarray
+    boxes: np.ndarray
+    box_labels: np.ndarray
+    difficult: np.ndarray
+    mask: np.ndarray | None
+
+
+class LabelledImages(Protocol):
+    """The interface every dataset format implements (VOCDataset, COCODataset, ...).
+
+    ``ids`` (N,) str image ids in split order; ``labels`` float32 (N, C) multi-hot;
+    ``annotations`` one :class:`ImageAnnotation` per id; ``class_names`` (C,).
+    """
+
+    ids: list[str]
+    labels: np.ndarray
+    annotations: list[ImageAnnotation]
+    class_names: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def image_path(self, image_id: str) -> Path: ...
+
+    def image(self, index: int) -> np.ndarray:
+        """uint8 (H, W, 3) RGB."""
+        ...
+
+    def mask(self, index: int) -> np.ndarray | None:
+        """uint8 (H, W): 0 background, k+1 class k, 255 ignore; None without a mask."""
+        ...
+
+    def __getitem__(self, index: int) -> ImageRecord: ...
