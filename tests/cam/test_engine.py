@@ -230,3 +230,17 @@ def test_closed_form_for_1x1_conv_classifier(images):
     with GradCAM(model, "stage") as fast, GradCAM(model, "stage", closed_form=False) as slow:
         torch.testing.assert_close(fast(images), slow(images), atol=1e-6, rtol=1e-4)
         assert fast.uses_closed_form and not slow.uses_closed_form
+
+
+@pytest.mark.parametrize("closed_form", [None, False])
+def test_backbone_records_no_graph(resnet, images, closed_form):
+    """Autograd is on only from the target layer: the backbone keeps no activations for backward."""
+    seen = []
+    handle = resnet.layer3.register_forward_hook(lambda m, i, out: seen.append(out.requires_grad))
+    try:
+        with GradCAM(resnet, "layer4", closed_form=closed_form) as cam:
+            cam(images)
+    finally:
+        handle.remove()
+    assert seen == [False]
+    assert torch.is_grad_enabled()  # the caller's grad mode is restored

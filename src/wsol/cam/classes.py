@@ -43,9 +43,10 @@ def parse_classes(
     if callable(classes) and not isinstance(classes, torch.Tensor):
         classes = classes(logits)
         lists = _as_per_image(classes, batch)
-    elif classes is None:
-        lists = [list(range(num_classes))] * batch
-        return _build(lists, num_classes, device, per_image=False)
+    elif classes is None:  # built on the device: no host-to-device copy, no stream sync
+        index = torch.arange(num_classes, device=device).expand(batch, num_classes)
+        valid = torch.ones(batch, num_classes, dtype=torch.bool, device=device)
+        return ClassRequest(index, valid, (num_classes,) * batch, per_image=False)
     elif isinstance(classes, torch.Tensor) and classes.dim() == 1:
         return _build([classes.tolist()] * batch, num_classes, device, per_image=False)
     elif isinstance(classes, torch.Tensor):
@@ -105,8 +106,19 @@ def _build(
         index[b, : len(item)] = torch.tensor(item, dtype=torch.long)
         valid[b, : len(item)] = True
     return ClassRequest(
-        index=index.to(device),
-        valid=valid.to(device),
+        index=_to_device(index, device),
+        valid=_to_device(valid, device),
         lengths=tuple(len(item) for item in lists),
         per_image=per_image,
     )
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a small host tensor to ``device`` without blocking the host.
+
+    A copy from pageable memory waits for the GPU to finish the forward pass queued before it,
+    which would expose all later host work (the head backward's launches) as GPU idle time.
+    """
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

@@ -188,8 +188,9 @@ class GradCAM:
                 RuntimeWarning,
                 stacklevel=4,
             )
-        params = [(p, p.requires_grad) for p in self.model.parameters()]
-        grad_mode = torch.no_grad() if closed else torch.enable_grad()
+        # The backbone always runs without autograd; in "leaf" mode the hook turns autograd on
+        # at the target layer, so only the head is recorded (no per-call requires_grad edits).
+        grad_mode = torch.no_grad()
         dtype = PRECISIONS[self.precision]
         autocast = (
             torch.autocast(images.device.type, dtype=dtype)
@@ -198,15 +199,11 @@ class GradCAM:
         )
         self._mode, self._captured = ("record" if closed else "leaf"), None
         try:
-            for p, _ in params:
-                p.requires_grad_(False)  # only the leaf requires grad: autograd records the head
             with grad_mode, autocast:
                 logits = self.model(images)
             captured = self._captured
         finally:
             self._mode, self._captured = None, None
-            for p, flag in params:
-                p.requires_grad_(flag)
         if captured is None:
             raise ConfigError(
                 f"cam target layer {self.layer_name!r} did not run in the forward pass; pick a "
@@ -232,6 +229,7 @@ class GradCAM:
         if self._mode == "record":
             self._captured = output.detach()
             return None
+        torch.set_grad_enabled(True)  # the enclosing no_grad() restores the mode afterwards
         work = torch.float32 if output.dtype in _HALF else output.dtype
         leaf = output.detach().to(work).requires_grad_(True)
         self._captured = leaf
