@@ -6,6 +6,7 @@ difficult ones included (the WSSS convention). Masks keep 255 (void) as it is.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -15,8 +16,10 @@ import numpy as np
 
 from wsol.data.classes import VOC_CLASSES, resolve_class_names
 from wsol.data.records import ImageAnnotation, ImageRecord
+from wsol.data.roots import root_hint
 from wsol.data.voc_format import (  # noqa: F401  (re-exported: the documented home of these)
     VOC_PALETTE,
+    clip_boxes,
     read_image,
     read_voc_mask,
     read_voc_xml,
@@ -27,6 +30,7 @@ from wsol.errors import DataError
 # The format-neutral names; kept under their VOC names for existing callers.
 VOCRecord = ImageRecord
 VOCAnnotation = ImageAnnotation
+log = logging.getLogger(__name__)
 
 
 class VOCDataset:
@@ -47,6 +51,8 @@ class VOCDataset:
         self.class_names = resolve_class_names(class_names)
         self.require_masks = require_masks
         self.mask_dir = self.root / mask_dir
+        self.clipped_boxes = 0  # boxes reaching past their image: clipped, counted, logged
+        self.clipped_example: Path | None = None
         _check_root(self.root)
         self.ids = read_split_file(self.root, split, image_set)
         missing = [i for i in self.ids if not os.path.exists(self.image_path(i))]
@@ -56,10 +62,10 @@ class VOCDataset:
                 f"missing from {self.root / 'JPEGImages'}, e.g. {self.image_path(missing[0])}. "
                 f"Restore them or remove their ids from the split file."
             )
-        self.annotations = [
-            VOCAnnotation(*read_voc_xml(self.root / "Annotations" / f"{i}.xml", self.class_names))
-            for i in self.ids
-        ]
+        self.annotations = [self._annotation(i) for i in self.ids]
+        if self.clipped_boxes:
+            log.warning("%d box(es) reaching past their image were clipped to it, e.g. in %s",
+                        self.clipped_boxes, self.clipped_example)
         labels = np.zeros((len(self.ids), len(self.class_names)), np.float32)
         for row, ann in zip(labels, self.annotations, strict=True):
             row[ann.box_labels] = 1.0
@@ -72,6 +78,16 @@ class VOCDataset:
                     f"({len(absent)} of {len(self.ids)} in split {split!r}); masks are needed "
                     f"here. Use a split of ImageSets/Segmentation or restore {self.mask_dir}."
                 )
+
+    def _annotation(self, image_id: str) -> VOCAnnotation:
+        """Parse one XML, clipping its boxes to the image and counting those clipped."""
+        path = self.root / "Annotations" / f"{image_id}.xml"
+        boxes, labels, difficult, size = read_voc_xml(path, self.class_names, clip=False)
+        boxes, changed = clip_boxes(boxes, size)
+        if changed and not self.clipped_boxes:
+            self.clipped_example = path
+        self.clipped_boxes += changed
+        return VOCAnnotation(boxes, labels, difficult, size)
 
     @classmethod
     def from_config(cls, root: Path, split: str, data_cfg, class_names: Sequence[str],
@@ -121,7 +137,7 @@ def _check_root(root: Path) -> None:
     if root.is_dir() and (root / "JPEGImages").is_dir():
         return
     if not root.exists():
-        problem = "does not exist"
+        problem = f"does not exist{root_hint(root)}"
     elif not root.is_dir():
         problem = "is not a directory"
     else:

@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from wsol.errors import DataError
 from wsol.io.atomic import atomic_write_with
@@ -56,9 +56,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Decode an image file into uint8 (H,W,3) RGB (grey, RGBA, CMYK and palette converted).
+    """Decode an image file into uint8 (H,W,3) RGB.
 
-    EXIF orientation is ignored so that pixels line up with the annotation's coordinates.
+    Grey is replicated to three channels; an alpha channel is dropped without compositing (the
+    stored colour is kept, as PIL's ``convert("RGB")`` does); CMYK is converted; 16-bit
+    samples are scaled to 8 bits (``v >> 8``); palette images are expanded. EXIF orientation is
+    ignored so that pixels line up with the annotation's coordinates. A corrupt, truncated or
+    empty file raises DataError naming it.
     """
     path = Path(path)
     try:
@@ -66,26 +70,38 @@ def read_image(path: Path) -> np.ndarray:
     except OSError as err:
         raise DataError(f"Cannot read image {path}: {err}. Check the file exists and is "
                         f"readable, or remove its id from the split file.") from None
+    if data.size == 0:
+        raise DataError(f"Image {path} is empty (0 bytes). Re-extract the dataset or remove "
+                        f"its id from the split file.")
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    bgr = cv2.imdecode(data, flags) if data.size else None
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message says it all
+    try:
+        bgr = cv2.imdecode(data, flags)
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
     if bgr is not None:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    try:  # formats OpenCV cannot decode (e.g. some palette or 16-bit files)
+    try:  # formats OpenCV cannot decode (e.g. some palette files, a JPEG lacking only its EOI)
         with Image.open(io.BytesIO(data.tobytes())) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
     except Exception as err:  # noqa: BLE001 - any decoder failure means the same to the user
-        raise DataError(f"Cannot decode image {path} ({type(err).__name__}: {err}); the file "
-                        f"is corrupt or not an image. Re-extract the dataset or remove its id "
+        reason = ("not a recognised image format" if isinstance(err, UnidentifiedImageError)
+                  else f"{type(err).__name__}: {err}")
+        raise DataError(f"Cannot decode image {path} ({reason}); the file is corrupt, "
+                        f"truncated or not an image. Re-extract the dataset or remove its id "
                         f"from the split file.") from None
 
 
-def read_voc_xml(path: Path, class_names: Sequence[str]
+def read_voc_xml(path: Path, class_names: Sequence[str], clip: bool = True
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
     """Parse a VOC annotation.
 
     Returns boxes int64 (M,4) inclusive 0-based, box_labels int64 (M,) indices into
     ``class_names``, difficult bool (M,) and the image size ``(W, H)`` (``(0, 0)`` when the
-    XML has no ``<size>``). Every object counts, difficult ones included.
+    XML has no ``<size>``). Every object counts, difficult ones included. A box reaching past
+    the image is clipped to it (``clip``; :func:`clip_boxes` counts them); an inverted box or
+    one wholly outside the image raises DataError. No objects gives (0,4) boxes.
     """
     path = Path(path)
     index = {name: i for i, name in enumerate(class_names)}
@@ -116,8 +132,46 @@ def read_voc_xml(path: Path, class_names: Sequence[str]
         boxes.append(coords)
         labels.append(index[name])
         difficult.append(_int(obj.findtext("difficult"), path, "difficult", default=0) != 0)
-    return (np.asarray(boxes, np.int64).reshape(-1, 4), np.asarray(labels, np.int64),
-            np.asarray(difficult, bool), (width, height))
+    boxes = np.asarray(boxes, np.int64).reshape(-1, 4)
+    _check_boxes(boxes, labels, class_names, (width, height), path)
+    if clip:
+        boxes, _ = clip_boxes(boxes, (width, height))
+    return boxes, np.asarray(labels, np.int64), np.asarray(difficult, bool), (width, height)
+
+
+def _check_boxes(boxes: np.ndarray, labels: list[int], class_names: Sequence[str],
+                 size: tuple[int, int], path: Path) -> None:
+    """DataError for a box that is inverted or lies wholly outside a (W, H) image."""
+    width, height = size
+    inverted = (boxes[:, 0] > boxes[:, 2]) | (boxes[:, 1] > boxes[:, 3])
+    outside = np.zeros(len(boxes), bool)
+    if width > 0 and height > 0:
+        outside = ((boxes[:, 2] < 0) | (boxes[:, 3] < 0) | (boxes[:, 0] > width - 1)
+                   | (boxes[:, 1] > height - 1))
+    bad = np.flatnonzero(inverted | outside)
+    if bad.size:
+        i = int(bad[0])
+        x0, y0, x1, y1 = (int(v) + 1 for v in boxes[i])  # as written in the file (1-based)
+        problem = "has xmin > xmax or ymin > ymax" if inverted[i] else \
+            f"lies wholly outside the {width}x{height} image"
+        raise DataError(f"{path}: the box of object {class_names[labels[i]]!r} "
+                        f"(xmin={x0}, ymin={y0}, xmax={x1}, ymax={y1}) {problem}; "
+                        f"fix the annotation.")
+
+
+def clip_boxes(boxes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, int]:
+    """Clip int64 (M,4) inclusive boxes to an image of size ``(W, H)``.
+
+    Returns the clipped boxes (M,4) and how many changed; ``(0, 0)`` (size unknown) clips
+    nothing. Some annotation tools write 0-based or one-past-the-end coordinates.
+    """
+    width, height = size
+    if width <= 0 or height <= 0 or len(boxes) == 0:
+        return boxes, 0
+    clipped = boxes.copy()
+    clipped[:, [0, 2]] = clipped[:, [0, 2]].clip(0, width - 1)
+    clipped[:, [1, 3]] = clipped[:, [1, 3]].clip(0, height - 1)
+    return clipped, int((clipped != boxes).any(axis=1).sum())
 
 
 def _int(text: str | None, path: Path, key: str, default: int | None = None) -> int:
@@ -167,8 +221,10 @@ def read_voc_mask(path: Path) -> np.ndarray:
     except Exception as err:  # noqa: BLE001
         raise DataError(f"Cannot read segmentation mask {path} ({err}); "
                         f"restore the file.") from None
-    if mode in ("P", "L"):
+    if mode in ("P", "L"):  # VOC palette PNGs and SBD's greyscale SegmentationClassAug
         return array.astype(np.uint8, copy=True)
+    if mode == "LA":  # grey + alpha (an editor added transparency): indices are channel 0
+        return array[..., 0].astype(np.uint8, copy=True)
     if mode in ("RGB", "RGBA"):
         return _indices_from_colours(array[..., :3], path)
     if mode.startswith("I") and array.size and 0 <= array.min() and array.max() <= 255:

@@ -74,24 +74,24 @@ def box_from_protocol(
     Keeps pixels ``>= fraction * cam.max()`` (fraction from ``PROTOCOLS[protocol]``:
     "gradcam" 0.15, "cam" 0.20, or ``threshold`` if given), takes the largest 8-connected
     segment by pixel count (OpenCV's lowest label on ties) and returns its tight box.
-    An all-zero map keeps every pixel and so gives the whole-image box.
+    An all-zero map keeps every pixel and so gives the whole-image box; so does a map holding
+    NaN, which counts as all zeros (wsolevaluation's ``normalize_scoremap``).
     """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"eval.box_protocol: unknown protocol {protocol!r}; choose one of "
+            f"{sorted(PROTOCOLS)}"
+        )
     if threshold is None:
-        if protocol not in PROTOCOLS:
-            raise ConfigError(
-                f"eval.box_protocol: unknown protocol {protocol!r}; choose one of "
-                f"{sorted(PROTOCOLS)}"
-            )
         threshold = PROTOCOLS[protocol]
-    threshold = float(check_thresholds(threshold, "eval.box_protocol_threshold")[0])
+    threshold = float(check_thresholds(threshold, "eval.box_threshold")[0])
     arr = np.asarray(cam)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"cam: expected a non-empty 2-D map (H, W), got shape {arr.shape}")
     peak, low = arr.max(), arr.min()
-    if np.isnan(peak) or np.isnan(low):
-        raise ValueError(
-            "cam: map contains NaN; normalise it with wsol.localize.normalize_scoremap"
-        )
+    if np.isnan(peak) or np.isnan(low):  # wsolevaluation: a NaN map counts as all zeros
+        arr = np.zeros(arr.shape, np.float32)
+        peak = low = arr.dtype.type(0)
     if low < 0:
         raise ValueError(f"cam: map must be non-negative (ReLU'd), got minimum {low:.4g}")
     mask = (arr >= threshold * peak).astype(np.uint8)

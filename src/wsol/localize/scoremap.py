@@ -50,6 +50,26 @@ def normalize_scoremap(cam: np.ndarray) -> np.ndarray:
     return out
 
 
+def zero_flat_maps(cams: np.ndarray) -> np.ndarray:
+    """Class maps (K, H, W) with every plane holding NaN, or constant, replaced by zeros.
+
+    The per-plane rule of :func:`normalize_scoremap` for maps that are only divided by their
+    max (IRN seeds): such a plane says nothing about where the object is. Returns ``cams``
+    itself (no copy) when no plane needs it.
+    """
+    arr = np.asarray(cams)
+    if arr.ndim != 3 or arr.size == 0:
+        return arr
+    flat = arr.reshape(arr.shape[0], -1)
+    lo, hi = flat.min(axis=1), flat.max(axis=1)  # NaN anywhere in a plane makes both NaN
+    bad = np.isnan(lo) | np.isnan(hi) | (lo == hi)
+    if not bad.any():
+        return arr
+    out = arr.copy()
+    out[bad] = 0
+    return out
+
+
 def quantize_scoremap(cam: np.ndarray) -> np.ndarray:
     """``(cam * 255).astype(uint8)`` exactly as wsolevaluation: (H, W) float -> (H, W) uint8.
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from wsol.errors import ConfigError
+from wsol.localize.scoremap import zero_flat_maps
 from wsol.localize.thresholds import check_thresholds
 
 UNLABELLED = 255
@@ -45,6 +46,7 @@ def _prepare(
     arr = np.asarray(cams)
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
+    arr = zero_flat_maps(arr)  # NaN or constant planes -> zeros, as normalize_scoremap
     ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
     if ids.size and (ids.min() < 0 or ids.max() > 253):
         raise ValueError(f"class_ids: expected 0-based classes below 254, got {ids.tolist()}")
@@ -59,9 +61,10 @@ def seed_from_cams(
     """IRN seed: argmax over [background plane tau, class maps]: uint8 (H, W), 0 or k + 1.
 
     cams: float (K, H, W), each class map divided by its max (values in [0, 1]); class_ids: (K,)
-    0-based classes of the planes. A pixel is foreground when its highest class value is
-    strictly above tau (the background plane comes first, so it wins ties; tau is compared in
-    the maps' dtype as IRN's ``np.pad`` does); among classes the first plane wins ties. K = 0
+    0-based classes of the planes; a plane holding NaN, or constant, counts as zeros. A pixel
+    is foreground when its highest class value is strictly above tau (the background plane
+    comes first, so it wins ties; tau is compared in the maps' dtype as IRN's ``np.pad``
+    does); among classes the first plane wins ties. K = 0
     (an image without classes) needs ``cams`` of shape (0, H, W) and gives all background.
     """
     arr, ids = _prepare(cams, class_ids)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from wsol.errors import ConfigError
+from wsol.localize.scoremap import zero_flat_maps
 from wsol.localize.seeds import class_winner
 from wsol.localize.thresholds import check_thresholds
 from wsol.metrics.bins import ThresholdBinner
@@ -96,9 +97,10 @@ class SegEvaluator:
         """Add one image.
 
         cams: float (K, H, W), each class map already divided by its max (K may be 0: every
-        pixel is background); class_ids: (K,) distinct 0-based classes of the planes; gt: uint8
-        (H, W), 0 background, k + 1 class k, 255 ignored. Thresholds are compared in the maps'
-        dtype, as IRN's background plane (np.pad of the float32 maps) is.
+        pixel is background; a plane holding NaN, or constant, counts as zeros); class_ids:
+        (K,) distinct 0-based classes of the planes; gt: uint8 (H, W), 0 background, k + 1
+        class k, 255 ignored. Thresholds are compared in the maps' dtype, as IRN's background
+        plane (np.pad of the float32 maps) is.
         """
         ids = np.asarray(class_ids, dtype=np.int64).reshape(-1)
         arr = np.asarray(cams)
@@ -117,6 +119,7 @@ class SegEvaluator:
             return
         if not np.issubdtype(arr.dtype, np.floating):
             arr = arr.astype(np.float32)
+        arr = zero_flat_maps(arr)  # NaN or constant planes score as zeros, never as NaN
         value, win = class_winner(arr)
         if np.isnan(value).any():
             raise ValueError("cams: maps contain NaN; normalise them before scoring")

@@ -6,6 +6,7 @@ pre-sigmoid logits ``(B,C)``, so the CAM engine can hook it by module name.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -83,8 +84,11 @@ def build_backbone(
         ``target_layer`` is the dotted module name of the last convolutional block.
     """
     if arch not in BACKBONES:
+        close = difflib.get_close_matches(str(arch), list(BACKBONES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"model.arch={arch!r} is not a known backbone; choose one of {sorted(BACKBONES)}."
+            + hint
         )
     spec = BACKBONES[arch]
     net = spec.build()

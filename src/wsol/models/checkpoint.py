@@ -6,6 +6,7 @@ ever unpickled.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -53,15 +54,26 @@ def load_classifier(
         ``(net, target_layer, meta)`` with ``net`` in eval mode on the CPU.
     """
     path = require_checkpoint(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes), not a wsol checkpoint; rerun the train "
+                           "stage or point model.checkpoint at a model.pt it wrote.")
+    try:  # weights_only: tensors and plain containers only, never arbitrary objects
+        with warnings.catch_warnings():  # torch's pickle-protocol notes: our message says it
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - every failure means "not our file"
+        why = ("it holds Python objects other than tensors, which are never unpickled"
+               if "Weights only load failed" in str(err) else type(err).__name__)
         raise WeightsError(
-            f"{path} is not a wsol checkpoint ({type(err).__name__}); "
-            "point model.checkpoint at a model.pt written by the train stage.") from err
+            f"{path} is not a wsol checkpoint ({why}); "
+            "point model.checkpoint at a model.pt written by the train stage.") from None
     if not isinstance(payload, dict) or payload.get("format") != "wsol-classifier-v1":
         raise WeightsError(f"{path} is not a wsol checkpoint (no 'wsol-classifier-v1' marker); "
                            "point model.checkpoint at a model.pt written by the train stage.")
+    lacking = [k for k in (*META_KEYS, "state_dict") if k not in payload]
+    if lacking:
+        raise WeightsError(f"{path} is a damaged wsol checkpoint (no {lacking}); retrain "
+                           "(stages=[train,...]) or point model.checkpoint at another model.pt.")
     saved = list(payload["class_names"])
     if class_names is not None and list(class_names) != saved:
         raise WeightsError(
@@ -71,7 +83,14 @@ def load_classifier(
         )
     net, target_layer = build_backbone(payload["arch"], payload["num_classes"], None,
                                        payload["output_stride"])
-    net.load_state_dict(payload["state_dict"])
+    try:
+        net.load_state_dict(payload["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as err:  # edited or mixed-up weights
+        first = str(err).strip().splitlines()[-1].strip()[:200]
+        raise WeightsError(
+            f"{path}: the weights do not fit model.arch={payload['arch']!r} with "
+            f"{payload['num_classes']} classes ({first}); retrain (stages=[train,...]) or point "
+            "model.checkpoint at a model.pt written by the train stage.") from None
     net.eval()
     meta = {k: payload[k] for k in META_KEYS}
     return net, target_layer, meta

@@ -59,5 +59,7 @@ def load_pretrained_state(arch: str, name: str) -> dict[str, torch.Tensor]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated download or a file that is not a state dict
-        raise WeightsError(f"{path} is not a readable torchvision state dict ({err}); "
+        why = ("holds Python objects other than tensors, never unpickled"
+               if "Weights only load failed" in str(err) else type(err).__name__)
+        raise WeightsError(f"{path} is not a readable torchvision state dict ({why}); "
                            "delete it and download it again.") from err

@@ -1,0 +1,51 @@
+"""Session-wide trees in the real dataset formats (written once, read by many tests).
+
+Each fixture returns ``(root, truth)`` where ``truth`` is the
+:class:`format_drawing.WrittenTree` the writer returned. Tests must not modify these trees;
+copy one (``shutil.copytree``) to break it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from format_trees import (
+    write_coco_tree,
+    write_imagenet_val_tree,
+    write_voc2007_tree,
+    write_voc2012_tree,
+)
+
+
+@pytest.fixture(scope="session")
+def voc2012_tree(tmp_path_factory):
+    """VOCdevkit/VOC2012 + SBD (train 12, val 12, train_aug 18)."""
+    root = tmp_path_factory.mktemp("voc2012") / "VOCdevkit" / "VOC2012"
+    return root, write_voc2012_tree(root)
+
+
+@pytest.fixture(scope="session")
+def voc2007_tree(tmp_path_factory):
+    """VOCdevkit/VOC2007 (trainval 12, test 12)."""
+    root = tmp_path_factory.mktemp("voc2007") / "VOCdevkit" / "VOC2007"
+    return root, write_voc2007_tree(root)
+
+
+@pytest.fixture(scope="session")
+def coco2014_tree(tmp_path_factory):
+    """coco/ with train2014 and val2014 (12 annotated + 2 empty images each)."""
+    root = tmp_path_factory.mktemp("coco2014") / "coco"
+    return root, write_coco_tree(root, year=2014)
+
+
+@pytest.fixture(scope="session")
+def coco2017_tree(tmp_path_factory):
+    """coco/ with train2017 and val2017 (12 annotated + 2 empty images each)."""
+    root = tmp_path_factory.mktemp("coco2017") / "coco"
+    return root, write_coco_tree(root, year=2017, seed=5)
+
+
+@pytest.fixture(scope="session")
+def imagenet_tree(tmp_path_factory):
+    """ILSVRC/ CLS-LOC val (12 images over 5 synsets)."""
+    root = tmp_path_factory.mktemp("imagenet") / "ILSVRC"
+    return root, write_imagenet_val_tree(root)
