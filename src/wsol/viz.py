@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from wsol.io.atomic import atomic_write_with
 
@@ -67,24 +66,27 @@ def save_example_grid(
     plt.close(fig)
 
 
-def save_example_figures(ctx, cfg, store, root: Path, class_names: Sequence[str]) -> Path | None:
-    """Figure of the first ``eval.num_figures`` stored images into ``figures/examples.png``."""
-    from wsol.data.voc import read_voc_xml
+def save_example_figures(ctx, cfg, store, images, class_names: Sequence[str]) -> Path | None:
+    """Figure of the first ``eval.num_figures`` scored images into ``figures/examples.png``.
+
+    images: the scored split (:class:`~wsol.data.records.LabelledImages`).
+    """
     from wsol.localize import box_from_protocol
 
-    ids = store.ids()[: int(cfg.eval.num_figures)]
+    index_of = {image_id: i for i, image_id in enumerate(images.ids)}
+    ids = [i for i in store.ids() if i in index_of][: int(cfg.eval.num_figures)]
     if not ids:
         return None
     rows = []
     for image_id in ids:
-        image = np.asarray(Image.open(root / "JPEGImages" / f"{image_id}.jpg").convert("RGB"))
+        index = index_of[image_id]
+        image = images.image(index)
         cams, class_ids = store.read(image_id)
-        gt_boxes, gt_labels, _, _ = read_voc_xml(root / "Annotations" / f"{image_id}.xml",
-                                                 class_names)
+        ann = images.annotations[index]
         panels = []
         for cam, class_id in zip(cams, class_ids.tolist(), strict=True):
             box = box_from_protocol(cam, cfg.eval.box_protocol, threshold=cfg.eval.box_threshold)
-            panels.append((class_id, cam, box, gt_boxes[gt_labels == class_id]))
+            panels.append((class_id, cam, box, ann.boxes[ann.box_labels == class_id]))
         rows.append({"image_id": image_id, "image": image, "panels": panels})
     path = ctx.figures_dir / "examples.png"
     save_example_grid(path, rows, class_names)
