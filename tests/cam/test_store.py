@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from wsol.cam import CamStore
+from wsol.cam import CamStore, store_files
 from wsol.cam import store as store_module
-from wsol.errors import ConfigError, DataError
+from wsol.errors import ConfigError, DataError, WsolError
 
 
 def test_round_trip_compact_and_upsampled(tmp_path):
@@ -53,24 +58,73 @@ def test_ids_has_and_awkward_names(tmp_path):
     assert cams.shape == (0, 4, 4) and ids.shape == (0,)
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_failed_write_leaves_no_partial_file_and_one_clear_error(tmp_path, monkeypatch):
     store = CamStore(tmp_path)
     store.write("img", np.full((1, 2, 2), 2.0), [3], (2, 2))
     before = (tmp_path / "img.npz").read_bytes()
 
-    def broken_savez(f, **arrays):
+    def disk_full_savez(f, **arrays):
         f.write(b"PK\x03\x04 half a zip")
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(store_module.np, "savez", broken_savez)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(store_module.np, "savez", disk_full_savez)
+    with pytest.raises(WsolError, match="No space left on device") as err:
         store.write("img", np.ones((1, 2, 2)), [3], (2, 2))
-    with pytest.raises(OSError):
+    for part in (str(tmp_path), "ENOSPC", "free space", "paths.cache_dir", "cam.store_dir",
+                 "resumes after the 1 images"):
+        assert part in str(err.value), part
+    assert isinstance(err.value.__cause__, OSError)
+    with pytest.raises(WsolError):
         store.write("new", np.ones((1, 2, 2)), [3], (2, 2))
     assert (tmp_path / "img.npz").read_bytes() == before  # old version intact
     assert not store.has("new")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["img.npz", "manifest.json"]
     assert store.ids() == ["img"]
+
+
+def test_unwritable_store_names_the_fix(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(store_files.tempfile, "mkstemp", read_only)
+    with pytest.raises(WsolError, match="make it writable") as err:
+        CamStore(tmp_path / "s", settings={"method": "gradcam"})
+    assert str(tmp_path / "s") in str(err.value) and "EROFS" in str(err.value)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_temps_of_dead_writers_are_removed_and_never_listed(tmp_path):
+    store = CamStore(tmp_path, settings={"method": "gradcam"})
+    store.write("a", np.ones((1, 2, 2)), [0], (2, 2))
+    dead = tmp_path / f".b.npz.{store_files._HOST}-{_dead_pid()}.x1.tmp"
+    live = tmp_path / f".c.npz.{store_files._HOST}-{os.getpid()}.x2.tmp"
+    other_host = tmp_path / ".d.npz.elsewhere-1.x3.tmp"
+    old_other_host = tmp_path / ".e.npz.elsewhere-1.x4.tmp"
+    legacy = tmp_path / ".f.npzab12cd.tmp"  # no owner in the name: only age removes it
+    for path in (dead, live, other_host, old_other_host, legacy):
+        path.write_bytes(b"PK\x03\x04 half")
+    week_ago = time.time() - 7 * 24 * 3600
+    os.utime(old_other_host, (week_ago, week_ago))
+    assert store.ids() == ["a"]  # temporary files are never maps
+    CamStore(tmp_path, settings={"method": "gradcam"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["a.npz", "manifest.json", live.name, other_host.name, legacy.name])
+
+
+def test_reading_opens_create_nothing(tmp_path):
+    store = CamStore(tmp_path / "missing")
+    assert store.ids() == [] and len(store) == 0 and store.expected_images is None
+    assert not (tmp_path / "missing").exists()
+    # a store opened only to read must not claim the directory for unknown settings
+    CamStore(tmp_path / "missing", settings={"method": "gradcam"}, key="k1", expected_images=5)
+    manifest = json.loads((tmp_path / "missing" / "manifest.json").read_text())
+    assert manifest["key"] == "k1" and manifest["expected_images"] == 5
+    assert CamStore(tmp_path / "missing").expected_images == 5
 
 
 def test_manifest_guards_settings(tmp_path):
@@ -79,8 +133,10 @@ def test_manifest_guards_settings(tmp_path):
     assert manifest["settings"] == {"method": "gradcam", "scales": [1.0]}
     assert CamStore(tmp_path, settings={"method": "gradcam", "scales": [1.0]}).manifest == manifest
     assert CamStore(tmp_path).manifest == manifest  # reading without settings is fine
-    with pytest.raises(ConfigError, match="other settings"):
+    with pytest.raises(ConfigError, match="other settings") as err:
         CamStore(tmp_path, settings={"method": "layercam", "scales": [1.0]})
+    assert "method: stored 'gradcam', requested 'layercam'" in str(err.value)
+    assert "scales" not in str(err.value) and "cam.store_dir" in str(err.value)
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json"):
         CamStore(tmp_path)

@@ -48,6 +48,8 @@ def _run_cli(*overrides: str, timeout: int = 600) -> subprocess.CompletedProcess
 
 
 @pytest.fixture
-def run_cli():
-    """``run_cli(*overrides)``: ``python scripts/run.py OVERRIDES`` from the repo root."""
+def run_cli(tmp_path_factory, monkeypatch):
+    """``run_cli(*overrides)``: ``python scripts/run.py OVERRIDES`` from the repo root, with
+    the CAM cache (WSOL_CACHE) in a fresh temporary directory instead of the repo's cache/."""
+    monkeypatch.setenv("WSOL_CACHE", str(tmp_path_factory.mktemp("cam_cache")))
     return _run_cli

@@ -28,7 +28,8 @@ def test_demo_runs_end_to_end_and_writes_every_output(tiny_demo_tree, tmp_path, 
         assert 0.0 <= metrics[key] <= 100.0
     assert 0.0 <= metrics["seg/best_threshold"] < 1.0
     val = VOCDataset(tiny_demo_tree / "demo" / "VOCshapes", "val", SHAPE_CLASSES)
-    assert sorted(CamStore(run_dir / "cams").ids()) == sorted(val.ids)
+    store_dir = json.loads((run_dir / "cam_store.json").read_text())["path"]  # keyed cache
+    assert sorted(CamStore(store_dir).ids()) == sorted(val.ids)
     assert sorted(p.stem for p in (run_dir / "seeds").glob("*.png")) == sorted(val.ids)
     boxes = json.loads((run_dir / "boxes.json").read_text())
     assert len(boxes) == sum(int(val.labels[i].sum()) for i in range(len(val)))

@@ -3,18 +3,19 @@
 Each file holds the maps at the resolution they were written (normally the target layer's, so
 a COCO-sized run fits on disk) as float16 after dividing each class map by its own max (kept as
 float32 ``scale``), so unnormalised maps neither overflow float16 nor lose relative precision.
-``manifest.json`` records the settings that produced the maps; opening a store with different
-settings is refused, so stale maps are never mixed with new ones.
+``manifest.json`` records the settings that produced the maps (with the cache key and the number
+of images expected); opening a store with different settings is refused, so stale maps are never
+mixed with new ones. Temporary files carry the writer's host and pid, so the ones a killed run
+left behind are removed when the store is opened, without touching a live writer's.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import json
 import os
-import tempfile
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wsol.errors import ConfigError, DataError
+from wsol.cam.store_files import atomic_write, is_temp, remove_stale_temps
+from wsol.errors import ConfigError, DataError, WsolError
 
 MANIFEST = "manifest.json"
 _SUFFIX = ".npz"
@@ -31,27 +33,53 @@ _SUFFIX = ".npz"
 class CamStore:
     """CAMs per image id in ``directory``.
 
-    settings: optional JSON-serialisable description of how the maps were made (model,
-    checkpoint, method, scales, ...); written to manifest.json on first use and checked after.
+    settings: optional JSON-serialisable description of how the maps were made (the cache key's
+    inputs); written to manifest.json on first use and checked on every later open. Opened
+    without settings, a store is read-only until the first write (nothing is created).
+    key, expected_images: recorded in the manifest (the cache key, the split's image count).
     """
 
-    def __init__(self, directory: str | os.PathLike, settings: Mapping[str, Any] | None = None):
+    def __init__(self, directory: str | os.PathLike, settings: Mapping[str, Any] | None = None,
+                 *, key: str | None = None, expected_images: int | None = None) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / MANIFEST
-        if path.exists():
-            try:
-                self.manifest = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path} is unreadable ({exc}); delete it to start over") from exc
+        self._manifest_path = self.directory / MANIFEST
+        self.manifest: dict[str, Any] = {"format": 1, "dtype": "float16", "settings": None}
+        if self.directory.is_dir():
+            remove_stale_temps(self.directory)
+        if self._manifest_path.exists():
+            self.manifest = _read_manifest(self._manifest_path)
             if settings is not None and self.manifest.get("settings") != _jsonable(settings):
-                raise ConfigError(
-                    f"{path} was written with other settings; use another cam directory or "
-                    "delete this one to recompute the maps"
-                )
-        else:
-            self.manifest = {"format": 1, "dtype": "float16", "settings": _jsonable(settings)}
-            _atomic_write(path, json.dumps(self.manifest, indent=2, sort_keys=True).encode())
+                raise ConfigError(_mismatch_message(self._manifest_path,
+                                                    self.manifest.get("settings"), settings))
+        elif settings is not None:
+            self.manifest.update(settings=_jsonable(settings), key=key,
+                                 expected_images=expected_images)
+            self._write_manifest()
+
+    @property
+    def expected_images(self) -> int | None:
+        """The number of images the run that made the store meant to write (None if unknown)."""
+        return self.manifest.get("expected_images")
+
+    def _write_manifest(self) -> None:
+        text = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
+
+        def write() -> None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._manifest_path, text.encode())
+
+        self._guarded(write)
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        """Run a write; an OSError (full disk, read-only, ...) becomes one clear WsolError."""
+        try:
+            action()
+        except OSError as exc:
+            try:
+                stored = len(self.ids())
+            except OSError:
+                stored = 0
+            raise WsolError(write_error_message(self.directory, exc, stored)) from exc
 
     def write(
         self,
@@ -76,10 +104,12 @@ class CamStore:
         scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
         compact = (cams / scale[:, None, None]).astype(np.float16)
         size = np.asarray(image_size, dtype=np.int64)
-        _atomic_write(
+        if not self._manifest_path.exists():
+            self._write_manifest()  # a store written without settings: provenance unknown
+        self._guarded(lambda: atomic_write(
             self._path(image_id),
             lambda f: np.savez(f, cams=compact, scale=scale, class_ids=ids, image_size=size),
-        )
+        ))
 
     def read(
         self, image_id: str, size: tuple[int, int] | None = None
@@ -122,11 +152,13 @@ class CamStore:
         return self._path(image_id).exists()
 
     def ids(self) -> list[str]:
-        """Sorted ids of the stored images."""
+        """Sorted ids of the stored images (never temporary files; [] before the first write)."""
+        if not self.directory.is_dir():
+            return []
         return sorted(
-            urllib.parse.unquote(p.name[: -len(_SUFFIX)])
-            for p in self.directory.iterdir()
-            if p.name.endswith(_SUFFIX)
+            urllib.parse.unquote(entry.name[: -len(_SUFFIX)])
+            for entry in os.scandir(self.directory)
+            if entry.name.endswith(_SUFFIX) and not is_temp(entry.name)
         )
 
     def __len__(self) -> int:
@@ -141,19 +173,47 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
-def _atomic_write(path: Path, payload: bytes | Any) -> None:
-    """Write ``payload`` (bytes, or a callable writing to a binary file) to ``path`` atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
+def _read_manifest(path: Path) -> dict[str, Any]:
     try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(payload, bytes):
-                f.write(payload)
-            else:
-                payload(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is unreadable ({exc}); delete it to start over") from exc
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path} is not a CAM store manifest; delete it to start over")
+    return manifest
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def _mismatch_message(path: Path, stored: Any, wanted: Mapping[str, Any]) -> str:
+    """Which settings differ, and the two ways out."""
+    old, new = _flatten(stored if stored is not None else {}), _flatten(_jsonable(wanted))
+    diff = [f"{k}: stored {old.get(k, '<unset>')!r}, requested {new.get(k, '<unset>')!r}"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    shown = "; ".join(diff[:4]) + ("; ..." if len(diff) > 4 else "")
+    return (f"{path} was written with other settings ({shown or 'unknown provenance'}). "
+            "Leave cam.store_dir unset so the content-keyed cache picks a fresh directory, "
+            "point cam.store_dir elsewhere, or delete that directory to recompute the maps.")
+
+
+def write_error_message(directory: Path, exc: OSError, stored: int) -> str:
+    """One message for a failed store write: where, why, and how to go on."""
+    cause = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free space there"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "make it writable"
+    else:
+        fix = "fix the file system"
+    return (f"Cannot write CAMs to the store {directory}: {cause} "
+            f"[{errno.errorcode.get(exc.errno or 0, 'OSError')}]. To fix: {fix}, or put the "
+            "cache elsewhere with paths.cache_dir=DIR (or WSOL_CACHE=DIR, or cam.store_dir=DIR). "
+            f"Rerunning the same command resumes after the {stored} images already stored; "
+            "no partial file was left.")

@@ -99,6 +99,16 @@ class COCODataset:
                     f"(check data.root and the split name) — data/README.md shows the tree."
                 )
 
+    def result_image_id(self, image_id: str) -> int:
+        """The numeric COCO id of ``image_id``, as COCO-format results files need it."""
+        if not hasattr(self, "_position"):
+            self._position = {i: n for n, i in enumerate(self.ids)}
+        return self._coco_ids[self._position[image_id]]
+
+    def result_category_id(self, class_index: int) -> int:
+        """The COCO category id (1..90) of classifier class ``class_index`` (0..79)."""
+        return next(cat for cat, index in self.category_index.items() if index == class_index)
+
     def _build_index(self) -> None:
         coco = self.coco
         self.ids: list[str] = []

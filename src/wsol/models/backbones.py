@@ -67,7 +67,8 @@ def _set_stage_stride_one(stage: nn.Module) -> None:
 
 
 def build_backbone(
-    arch: str, num_classes: int, weights: str | None = None, output_stride: int = 32
+    arch: str, num_classes: int, weights: str | None = None, output_stride: int = 32,
+    replace_head: bool = True,
 ) -> tuple[nn.Module, str]:
     """Build a classifier network and name its Grad-CAM target layer.
 
@@ -78,6 +79,9 @@ def build_backbone(
             read from the local torch cache, or ``None`` for random initialisation.
         output_stride: 32 (torchvision default), 16 (ResNets: last stage stride 1, as IRN)
             or 8 (ResNets: last two stages stride 1, for small images).
+        replace_head: False keeps the pretrained classifier of ``weights`` (e.g. the 1000
+            ImageNet classes, for explaining torchvision's model as it is); it must then have
+            ``num_classes`` outputs. Without ``weights`` the head is always new.
 
     Returns:
         ``(net, target_layer)``: ``net`` maps ``(B,3,H,W)`` images to ``(B,C)`` logits;
@@ -106,6 +110,14 @@ def build_backbone(
     parent_name, _, leaf = spec.head.rpartition(".")
     parent = net.get_submodule(parent_name) if parent_name else net
     old_head: nn.Linear = getattr(parent, leaf)
+    if weights and not replace_head:
+        if old_head.out_features != num_classes:
+            raise ConfigError(
+                f"model.weights={weights} has a {old_head.out_features}-class classifier but "
+                f"data.classes has {num_classes} classes; use the matching class list (e.g. "
+                f"data.classes=imagenet) or train a new head (stages=[train,...])."
+            )
+        return net, spec.target_layer
     new_head = nn.Linear(old_head.in_features, num_classes)
     nn.init.normal_(new_head.weight, std=0.01)
     nn.init.zeros_(new_head.bias)

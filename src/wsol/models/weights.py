@@ -41,13 +41,8 @@ def cached_weights_path(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
-def load_pretrained_state(arch: str, name: str) -> dict[str, torch.Tensor]:
-    """Read a torchvision state dict from the local cache (``weights_only=True``).
-
-    Raises:
-        WeightsError: the file is absent (the message names the path and the download URL)
-            or is not a state dict.
-    """
+def require_pretrained_file(arch: str, name: str) -> Path:
+    """The cached file of weights ``name``; WeightsError naming the path and URL when absent."""
     weights = resolve_weights_enum(arch, name)
     path = cached_weights_path(weights)
     if not path.is_file():
@@ -56,6 +51,17 @@ def load_pretrained_state(arch: str, name: str) -> dict[str, torch.Tensor]:
             f"On a machine with internet, download {weights.url} and place it there "
             "(or set TORCH_HOME), or run with model.weights=null to train from scratch."
         )
+    return path
+
+
+def load_pretrained_state(arch: str, name: str) -> dict[str, torch.Tensor]:
+    """Read a torchvision state dict from the local cache (``weights_only=True``).
+
+    Raises:
+        WeightsError: the file is absent (the message names the path and the download URL)
+            or is not a state dict.
+    """
+    path = require_pretrained_file(arch, name)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated download or a file that is not a state dict

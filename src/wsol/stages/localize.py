@@ -14,7 +14,7 @@ from wsol.cam import CamStore
 from wsol.data.voc import write_voc_mask
 from wsol.io.atomic import atomic_write_json
 from wsol.localize import box_from_protocol, seed_from_cams
-from wsol.stages.context import RunContext, class_names
+from wsol.stages.context import RunContext, class_names, dataset
 
 
 def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
@@ -22,6 +22,10 @@ def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     (``eval.bg_threshold``)."""
     names = class_names(cfg)
     store = CamStore(ctx.cam_dir)
+    images = dataset(cfg, cfg.data.cam_split)
+    # COCO results need numeric image and category ids; VOC-style sets keep names, class + 1.
+    image_key = getattr(images, "result_image_id", lambda image_id: image_id)
+    category_key = getattr(images, "result_category_id", lambda class_id: class_id + 1)
     results = []
     ids = store.ids()
     for image_id in tqdm(ids, desc="localize", unit="img"):
@@ -29,7 +33,8 @@ def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         for cam, class_id in zip(cams, class_ids.tolist(), strict=True):
             x0, y0, x1, y1 = box_from_protocol(cam, cfg.eval.box_protocol,
                                                threshold=cfg.eval.box_threshold).tolist()
-            results.append({"image_id": image_id, "category_id": class_id + 1,
+            results.append({"image_id": image_key(image_id),
+                            "category_id": category_key(class_id),
                             "category": names[class_id],
                             "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
                             "score": float(cam.max())})

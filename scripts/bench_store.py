@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""CAM store footprint and evaluate-stage memory, measured in one run.
+
+(a) Bytes per image on disk for VOC- and COCO-like settings: realistic maps (a coarse ReLU'd
+    field at the target layer's stride 16, upsampled bilinearly as the engine does) written
+    through :class:`wsol.cam.CamStore` into a temporary store; the target is the payload
+    (K float16 maps of h*w, K scales and class ids) plus at most 2 KiB of container per image.
+(b) Peak memory of the evaluate stage at two dataset sizes (generated 64x64 VOC trees, maps
+    from blurred GT masks): traced (Python + numpy) and resident (VmHWM, Linux) growth; the
+    target is peak(large) < 1.25 * peak(small) + slack, i.e. no growth with the image count.
+
+Usage: python scripts/bench_store.py [--images 64] [--sizes 50 200]   (~30 s on 2 CPU cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wsol.cam import CamStore
+
+INPUT = 512
+FEATURE_STRIDE = 16  # resnet50 with output_stride 16, as in the IRN recipe
+SETTINGS = [  # name, classes in the dataset, mean GT classes per image, cam.classes, images
+    ("VOC-like (20 cls, gt)", 20, 1.5, "gt", 10_582),
+    ("COCO-like (80 cls, gt)", 80, 2.9, "gt", 82_783),
+    ("COCO-like (80 cls, all)", 80, 2.9, "all", 82_783),
+]
+SLACK = 256 * 1024
+OVERHEAD = 2048  # zip + .npy headers of the four arrays
+
+
+def realistic_maps(rng: np.random.Generator, k: int, out: int) -> np.ndarray:
+    """(k, out, out) float32 in [0, 1]: smooth blobs at the feature stride, upsampled."""
+    coarse = INPUT // FEATURE_STRIDE
+    yy, xx = np.mgrid[0:coarse, 0:coarse].astype(np.float32)
+    maps = np.zeros((k, coarse, coarse), np.float32)
+    for m in maps:
+        for _ in range(rng.integers(1, 4)):
+            cy, cx = rng.uniform(0, coarse, 2)
+            sigma = rng.uniform(1.5, 6.0)
+            m += rng.uniform(0.3, 1.0) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / sigma ** 2)
+        m += 0.05 * rng.standard_normal(m.shape).astype(np.float32) - 0.1
+    up = F.interpolate(torch.from_numpy(maps)[None], (out, out), mode="bilinear",
+                       align_corners=False)[0].clamp_(min=0).numpy()
+    peak = up.reshape(k, -1).max(1)[:, None, None]
+    return np.where(peak > 0, up / np.where(peak > 0, peak, 1), 0).astype(np.float32)
+
+
+def bytes_per_image(images: int) -> None:
+    print(f"(a) CAM store size: input {INPUT}, float16 maps, {images} images per setting")
+    print(f"{'setting':26s} {'stride':>6s} {'maps/img':>8s} {'bytes/img':>10s} "
+          f"{'target <=':>10s} {'full split':>10s}")
+    rng = np.random.default_rng(0)
+    for name, num_classes, mean_gt, mode, split in SETTINGS:
+        for stride in (4, 16):
+            side = INPUT // stride
+            with tempfile.TemporaryDirectory() as tmp:
+                store = CamStore(Path(tmp) / "store", settings={"bench": name, "stride": stride})
+                counts = []
+                for i in range(images):
+                    k = num_classes if mode == "all" else 1 + rng.poisson(mean_gt - 1)
+                    k = min(int(k), num_classes)
+                    classes = rng.choice(num_classes, k, replace=False)
+                    store.write(f"{i:06d}", realistic_maps(rng, k, side), classes, (375, 500))
+                    counts.append(k)
+                size = sum(p.stat().st_size for p in store.directory.glob("*.npz")) / images
+            # float16 maps + float32 scales + int64 class ids + the size, + container
+            target = np.mean(counts) * (side * side * 2 + 12) + 16 + OVERHEAD
+            print(f"{name:26s} {stride:6d} {np.mean(counts):8.2f} {size:10.0f} {target:10.0f} "
+                  f"{size * split / 1e9:8.2f} GB")
+
+
+def _resident(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{field}:\s+(\d+) kB", text).group(1)) * 1024
+
+
+def _reset_resident_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def evaluate_peaks(num_val: int, base: Path) -> tuple[int, int, float]:
+    """(traced peak, resident peak growth or -1, seconds) of the evaluate stage on num_val."""
+    from hydra import compose, initialize_config_dir
+    from scipy.ndimage import gaussian_filter
+
+    from wsol.data.classes import SHAPE_CLASSES
+    from wsol.data.synthetic import ensure_demo_dataset
+    from wsol.data.voc import VOCDataset
+    from wsol.stages.context import RunContext
+    from wsol.stages.evaluate import evaluate_stage
+
+    root = ensure_demo_dataset(base / "data" / "demo" / "VOCshapes", progress=False,
+                               num_images=2 * num_val, val_fraction=0.5, image_size=64)
+    val = VOCDataset(root, "val", SHAPE_CLASSES)
+    store = CamStore(base / "store")
+    for i, image_id in enumerate(val.ids):
+        mask = val.mask(i)
+        classes = np.flatnonzero(val.labels[i]).tolist()
+        maps = [gaussian_filter((mask == c + 1).astype(np.float32), 3.0)[::2, ::2]
+                for c in classes]
+        store.write(image_id, np.stack(maps), classes, mask.shape)
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+        cfg = compose(config_name="run", overrides=[
+            f"paths.data_dir={base / 'data'}", f"paths.run_dir={base / 'run'}",
+            f"data.generate.num_images={2 * num_val}", "data.generate.val_fraction=0.5",
+            "data.generate.image_size=64", f"cam.store_dir={base / 'store'}",
+            "eval.num_figures=0", "stages=[evaluate]"])
+    ctx = RunContext.from_config(cfg)
+    evaluate_stage(cfg, ctx)  # warm-up: imports and caches are not the stage's working set
+    resident = _reset_resident_peak()
+    before = _resident("VmRSS") if resident else 0
+    start = time.perf_counter()
+    tracemalloc.start()
+    evaluate_stage(cfg, ctx)
+    _, traced = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    seconds = time.perf_counter() - start
+    return traced, (_resident("VmHWM") - before if resident else -1), seconds
+
+
+def evaluate_memory(sizes: list[int]) -> None:
+    print(f"\n(b) evaluate-stage peak memory (64x64 images), sizes {sizes}")
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows.append((n, *evaluate_peaks(n, Path(tmp))))
+    for n, traced, rss, seconds in rows:
+        rss_text = f"{rss / 2**20:8.2f} MiB" if rss >= 0 else "     n/a"
+        print(f"  {n:6d} images: traced peak {traced / 2**20:7.2f} MiB, resident growth "
+              f"{rss_text}  ({seconds:.1f} s traced)")
+    small, large = rows[0][1], rows[-1][1]
+    bound = 1.25 * small + SLACK
+    print(f"  target: traced peak({sizes[-1]}) < 1.25 * peak({sizes[0]}) + 256 KiB = "
+          f"{bound / 2**20:.2f} MiB; measured {large / 2**20:.2f} MiB "
+          f"({'met' if large < bound else 'NOT met'}; ratio {large / small:.3f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=64, help="images per size setting")
+    parser.add_argument("--sizes", type=int, nargs=2, default=[50, 200],
+                        help="the two dataset sizes for the evaluate memory measurement")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    bytes_per_image(args.images)
+    evaluate_memory(sorted(args.sizes))
+
+
+if __name__ == "__main__":
+    main()

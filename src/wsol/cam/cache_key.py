@@ -1,0 +1,100 @@
+"""Content keys for the CAM cache: the maps' directory is named by what determines the maps.
+
+A key is the SHA-256 of a canonical JSON of the *key inputs*: the dataset split (format,
+resolved root, split name, a hash of the ordered image ids), the input size, the model weights
+(the checkpoint file's hash, or the torchvision weights name + its file's hash), the class
+names and the CAM settings that change maps. Settings that only change speed (batch size,
+channels_last, workers, devices) are left out, so changing them reuses the maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# cam.* keys that change the maps (batch_size, channels_last, ... only change speed).
+MAP_SETTINGS = ("method", "classes", "topk", "scales", "flip", "precision", "store_stride")
+KEY_LENGTH = 20  # hex digits (80 bits): collisions are out of reach for any number of runs
+_CHUNK = 1 << 20
+
+# (resolved path, size, mtime_ns) -> sha256 hex; a stage reusing the same checkpoint in one
+# process (cam, then localize/evaluate) hashes it once.
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def file_stamp(path: str | os.PathLike) -> dict[str, Any]:
+    """``{"path", "size", "mtime_ns"}`` of a file: cheap evidence that it did not change."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return {"path": str(resolved), "size": int(stat.st_size), "mtime_ns": int(stat.st_mtime_ns)}
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks; memoised by (path, size, mtime)."""
+    stamp = file_stamp(path)
+    memo = (stamp["path"], stamp["size"], stamp["mtime_ns"])
+    if memo not in _FILE_HASHES:
+        digest = hashlib.sha256()
+        with open(stamp["path"], "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        _FILE_HASHES[memo] = digest.hexdigest()
+    return _FILE_HASHES[memo]
+
+
+def ids_sha256(ids: Sequence[str]) -> str:
+    """Hex SHA-256 of an ordered list of image ids (newline-joined)."""
+    digest = hashlib.sha256()
+    for image_id in ids:
+        digest.update(str(image_id).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def cam_map_settings(cam_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``cam.*`` settings that change the maps, as plain JSON values."""
+    missing = [k for k in MAP_SETTINGS if k not in cam_cfg]
+    if missing:
+        raise KeyError(f"cam config lacks {missing}")
+    settings = {k: cam_cfg[k] for k in MAP_SETTINGS}
+    settings["scales"] = [float(s) for s in settings["scales"]]
+    settings["flip"] = bool(settings["flip"])
+    settings["topk"] = int(settings["topk"])
+    settings["store_stride"] = int(settings["store_stride"])
+    return settings
+
+
+def checkpoint_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """Identity of a trained checkpoint: ``{"checkpoint_sha256": hex}``."""
+    return {"checkpoint_sha256": file_sha256(path)}
+
+
+def pretrained_fingerprint(arch: str, weights_name: str, weights_file: str | os.PathLike,
+                           output_stride: int) -> dict[str, Any]:
+    """Identity of torchvision weights used without training (enum name + file hash)."""
+    return {"arch": arch, "weights": weights_name, "output_stride": int(output_stride),
+            "weights_sha256": file_sha256(weights_file)}
+
+
+def key_inputs(*, data_format: str, root: str | os.PathLike, split: str, ids: Sequence[str],
+               input_size: int, model: Mapping[str, Any], class_names: Sequence[str],
+               cam_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything that determines the maps, as a JSON-able dict (stored in the manifest)."""
+    return {
+        "dataset": {"format": str(data_format), "root": str(Path(root).resolve()),
+                    "split": str(split), "num_images": len(ids), "ids_sha256": ids_sha256(ids)},
+        "input_size": int(input_size),
+        "model": dict(model),
+        "class_names": [str(n) for n in class_names],
+        "cam": cam_map_settings(cam_cfg),
+    }
+
+
+def cache_key(inputs: Mapping[str, Any]) -> str:
+    """The store's directory name: a prefix of the SHA-256 of canonical JSON ``inputs``."""
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:KEY_LENGTH]

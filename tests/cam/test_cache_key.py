@@ -1,0 +1,86 @@
+"""Cache keys: every input that changes maps changes the key; speed settings do not."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from wsol.cam import cache_key as ck
+
+CAM = {"method": "gradcam", "classes": "gt", "topk": 1, "scales": [1.0], "flip": False,
+       "precision": "fp32", "store_stride": 4, "batch_size": 64, "channels_last": False,
+       "store_dir": None}
+
+
+def _inputs(tmp_path, **changes):
+    args = {"data_format": "voc", "root": tmp_path / "VOC2012", "split": "train",
+            "ids": ["a", "b", "c"], "input_size": 448,
+            "model": {"checkpoint_sha256": "0" * 64}, "class_names": ["cat", "dog"],
+            "cam_cfg": CAM}
+    args.update(changes)
+    return ck.key_inputs(**args)
+
+
+def test_file_sha256_reads_in_chunks_and_matches_hashlib(tmp_path):
+    path = tmp_path / "model.pt"
+    payload = os.urandom(3 * (1 << 20) + 17)  # several chunks and a ragged tail
+    path.write_bytes(payload)
+    assert ck.file_sha256(path) == hashlib.sha256(payload).hexdigest()
+
+
+def test_file_hash_is_memoised_by_path_size_and_mtime(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"first")
+    first = ck.file_sha256(path)
+    opened = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda *a, **k: opened.append(a) or real_open(*a, **k))
+    assert ck.file_sha256(path) == first and not opened  # second stage: no rehash
+    path.write_bytes(b"other")  # same size, new mtime
+    os.utime(path, ns=(1, 1))
+    assert ck.file_sha256(path) == hashlib.sha256(b"other").hexdigest() and opened
+
+
+def test_key_is_stable_and_ignores_speed_settings(tmp_path):
+    base = ck.cache_key(_inputs(tmp_path))
+    assert base == ck.cache_key(_inputs(tmp_path)) and len(base) == ck.KEY_LENGTH
+    int(base, 16)  # a hex directory name
+    fast = {**CAM, "batch_size": 7, "channels_last": True, "store_dir": "/elsewhere"}
+    assert ck.cache_key(_inputs(tmp_path, cam_cfg=fast)) == base
+    assert ck.cache_key(_inputs(tmp_path, input_size=448.0)) == base  # 448 from YAML or CLI
+    assert ck.cache_key(_inputs(tmp_path, root=tmp_path / "x" / ".." / "VOC2012")) == base
+
+
+@pytest.mark.parametrize("change", [
+    {"data_format": "coco"}, {"split": "val"}, {"ids": ["a", "c", "b"]}, {"ids": ["a", "b"]},
+    {"input_size": 512}, {"model": {"checkpoint_sha256": "1" * 64}},
+    {"class_names": ["dog", "cat"]},
+    {"cam_cfg": {**CAM, "method": "gradcam++"}}, {"cam_cfg": {**CAM, "classes": "all"}},
+    {"cam_cfg": {**CAM, "topk": 2}}, {"cam_cfg": {**CAM, "scales": [1.0, 0.5]}},
+    {"cam_cfg": {**CAM, "flip": True}}, {"cam_cfg": {**CAM, "precision": "bf16"}},
+    {"cam_cfg": {**CAM, "store_stride": 16}},
+])
+def test_every_map_setting_changes_the_key(tmp_path, change):
+    assert ck.cache_key(_inputs(tmp_path, **change)) != ck.cache_key(_inputs(tmp_path))
+
+
+def test_root_is_resolved_and_the_split_summarised(tmp_path):
+    inputs = _inputs(tmp_path, root=tmp_path / "x" / ".." / "VOC2012")
+    assert inputs["dataset"] == {"format": "voc", "root": str((tmp_path / "VOC2012").resolve()),
+                                 "split": "train", "num_images": 3,
+                                 "ids_sha256": hashlib.sha256(b"a\nb\nc\n").hexdigest()}
+
+
+def test_pretrained_weights_are_named_and_hashed(tmp_path):
+    weights = tmp_path / "resnet50-0676ba61.pth"
+    weights.write_bytes(b"weights")
+    got = ck.pretrained_fingerprint("resnet50", "ResNet50_Weights.IMAGENET1K_V1", weights, 16)
+    assert got == {"arch": "resnet50", "weights": "ResNet50_Weights.IMAGENET1K_V1",
+                   "output_stride": 16, "weights_sha256": hashlib.sha256(b"weights").hexdigest()}
+
+
+def test_missing_map_setting_is_an_error():
+    with pytest.raises(KeyError, match="store_stride"):
+        ck.cam_map_settings({k: v for k, v in CAM.items() if k != "store_stride"})
