@@ -13,7 +13,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from wsol.errors import WsolError
+from wsol.errors import WsolError, user_message
 
 log = logging.getLogger("wsol")
 
@@ -25,8 +25,9 @@ def main(cfg: DictConfig) -> float | None:
     try:
         metrics = run(cfg)
     except WsolError as err:
-        log.error("%s", err)
-        print(f"\nwsol: error: {err}", file=sys.stderr)
+        message = user_message(err)
+        log.error("%s", message)
+        print(f"\nwsol: error: {message}", file=sys.stderr)
         sys.exit(2)
     return metrics.get(cfg.optimize_metric)
 

@@ -20,3 +20,18 @@ class ConfigError(WsolError):
 
 class WeightsError(WsolError):
     """Pretrained weights or a checkpoint are missing or do not fit the model."""
+
+
+def user_message(err: WsolError) -> str:
+    """The one-line-per-fact message to show for ``err``.
+
+    A WsolError raised in a DataLoader worker comes back re-raised with the worker's traceback
+    in its text ("Caught DataError in DataLoader worker process 0. Original Traceback ...");
+    the user needs only the original message, its last line.
+    """
+    text = str(err).strip()
+    if "Original Traceback" not in text:
+        return text
+    last = text.splitlines()[-1]
+    kind, sep, message = last.partition(": ")
+    return message if sep and kind.rsplit(".", 1)[-1] == type(err).__name__ else last
