@@ -5,16 +5,25 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import random
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import pytorch_lightning as pl
+import numpy as np
+import torch
 from omegaconf import DictConfig
 
-from wsol.errors import ConfigError
+from wsol.errors import ConfigError, WsolError
 from wsol.io.atomic import atomic_write_json
-from wsol.models.checkpoint import require_checkpoint
-from wsol.stages.context import RunContext, absolute_path, checkpoint_path, data_root
+from wsol.stages.context import RunContext, data_root, require_model_inputs
+from wsol.stages.distributed import (
+    barrier,
+    global_rank,
+    ranks_started_externally,
+    requested_processes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +39,9 @@ STAGES: dict[str, str] = {
     "evaluate": "wsol.stages.evaluate:evaluate_stage",
     "report": "wsol.stages.report:report_stage",
 }
+# Stages every DDP rank runs (each on its share of the data); the others read their files and
+# run on global rank 0 only, after a barrier.
+DISTRIBUTED_STAGES = frozenset({"train", "cam"})
 
 
 def _load_stage(name: str) -> StageFn:
@@ -49,34 +61,92 @@ def run(cfg: DictConfig) -> dict[str, float]:
     """Run ``cfg.stages`` in order in ``cfg.paths.run_dir``; returns the merged metrics.
 
     ``metrics.json`` is rewritten (atomically) after every stage, so a run killed in a later
-    stage keeps what the earlier ones measured.
+    stage keeps what the earlier ones measured. Under DDP every rank calls this: train and cam
+    run on all ranks, each followed by a barrier; the other stages and every run-level file
+    are global rank 0's, and the other ranks return ``{}``.
     """
     unknown = [s for s in cfg.stages if s not in STAGES]
     if unknown:
         raise ConfigError(f"stages={list(cfg.stages)}: unknown {unknown}; "
                           f"choose from {list(STAGES)}.")
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    store_dir = cfg.cam.get("store_dir")
-    ctx = RunContext(absolute_path(cfg.paths.run_dir),
-                     absolute_path(store_dir) if store_dir else None)
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    check_launch(cfg)
+    seed_everything(cfg)
+    ctx = RunContext.from_config(cfg)  # run dir, cam.store_dir, paths.cache_dir
+    require_writable_dir(ctx.run_dir)
     check_inputs(cfg, ctx)
-    atomic_write_json(ctx.run_dir / "run_info.json", run_info(cfg))
+    if global_rank() == 0:
+        atomic_write_json(ctx.run_dir / "run_info.json", run_info(cfg))
     metrics = _read_metrics(ctx.metrics_path)
     for name in cfg.stages:
+        distributed = name in DISTRIBUTED_STAGES
+        if not distributed and global_rank() != 0:
+            continue
         log.info("stage %s -> %s", name, ctx.run_dir)
-        metrics.update(_load_stage(name)(cfg, ctx))
-        atomic_write_json(ctx.metrics_path, metrics)
+        result = _load_stage(name)(cfg, ctx)
+        if distributed:
+            barrier()  # every rank's files are on disk before anyone reads them
+        if global_rank() == 0:
+            metrics.update(result)
+            atomic_write_json(ctx.metrics_path, metrics)
+    if global_rank() != 0:
+        return {}
     print_summary(metrics, ctx)
     return metrics
+
+
+def seed_everything(cfg: DictConfig) -> None:
+    """Seed Python, NumPy and torch with ``cfg.seed``; through Lightning (which also seeds DDP
+    ranks and loader workers) only when a Lightning stage runs, as importing it costs ~3 s
+    that an evaluate-only sweep job need not pay."""
+    if set(cfg.stages) & DISTRIBUTED_STAGES:
+        import pytorch_lightning as pl
+
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        return
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+
+def require_writable_dir(run_dir: Path) -> None:
+    """Create ``run_dir`` and prove a file can be made in it, before any work is done."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=run_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise WsolError(
+            f"Run directory {run_dir} is not writable ({err.strerror or err}); choose another "
+            "with hydra.run.dir=DIR (hydra.sweep.dir=DIR with -m) or paths.run_dir=DIR, or "
+            "make it writable (chmod u+w / check the disk is mounted read-write).") from err
+
+
+def check_launch(cfg: DictConfig) -> None:
+    """Refuse DDP inside a local ``-m`` sweep: Lightning would re-execute the sweep command
+    line (``-m`` included) for every extra rank. SLURM tasks and torchrun start ranks
+    themselves, so there it is fine."""
+    if requested_processes(cfg.trainer) <= 1 or ranks_started_externally():
+        return
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:  # not inside a Hydra app
+        return
+    if multirun:
+        raise ConfigError(
+            f"trainer.devices={cfg.trainer.devices} (DDP) cannot run inside a local -m sweep; "
+            "sweep with hydra/launcher=slurm (one SLURM task per device), or run each "
+            "multi-device configuration without -m.")
 
 
 def check_inputs(cfg: DictConfig, ctx: RunContext) -> None:
     """Fail before any work when the data root or the checkpoint a stage needs is missing."""
     if set(cfg.stages) & {"train", "cam", "evaluate"}:
         data_root(cfg)  # raises DataError naming data.root; generates the demo when configured
-    if "cam" in cfg.stages and "train" not in cfg.stages:
-        require_checkpoint(checkpoint_path(cfg, ctx))
+    require_model_inputs(cfg, ctx)  # pretrained weights file / checkpoint, named with the fix
 
 
 def run_info(cfg: DictConfig) -> dict[str, str]:

@@ -83,11 +83,15 @@ class Classifier(pl.LightningModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch["image"])
-        self.log("val/loss", self.loss_fn(logits, batch["labels"]), batch_size=logits.shape[0])
-        self._val_logits.append(logits.detach().float().cpu())
-        self._val_labels.append(batch["labels"].detach().cpu())
+        self.log("val/loss", self.loss_fn(logits, batch["labels"]), batch_size=logits.shape[0],
+                 sync_dist=True)
+        if self.trainer.world_size == 1:  # see on_validation_epoch_end
+            self._val_logits.append(logits.detach().float().cpu())
+            self._val_labels.append(batch["labels"].detach().cpu())
 
     def on_validation_epoch_end(self) -> None:
+        # Under DDP each rank holds a shard padded with repeated images, so an mAP here would
+        # be wrong; the train stage scores the final model on rank 0 instead.
         if not self._val_logits:
             return
         logits = torch.cat(self._val_logits)

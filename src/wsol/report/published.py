@@ -24,15 +24,16 @@ class PaperRow:
 
 PAPER_ROWS: tuple[PaperRow, ...] = (
     PaperRow("Grad-CAM ILSVRC-15 val loc. error", "VGG-16, top-1", "loc. error %", 56.51,
-             "Selvaraju et al. 2017", "imagenet_vgg16_gradcam", "loc/top1_error"),
+             "Selvaraju et al. 2017", "imagenet_vgg16_gradcam", "loc/top1_loc_err"),
     PaperRow("Grad-CAM ILSVRC-15 val loc. error", "VGG-16, top-5", "loc. error %", 46.41,
-             "Selvaraju et al. 2017", "imagenet_vgg16_gradcam", "loc/top5_error"),
+             "Selvaraju et al. 2017", "imagenet_vgg16_gradcam", "loc/top5_loc_err"),
     PaperRow("Grad-CAM ILSVRC-15 val loc. error", "GoogLeNet, top-1", "loc. error %", 60.09,
              "Selvaraju et al. 2017", None, None),
     PaperRow("CAM ILSVRC val loc. error", "VGGnet-GAP, top-1", "loc. error %", 57.20,
              "Zhou et al. 2016", None, None),
     PaperRow("CAM ILSVRC val loc. error", "GoogLeNet-GAP, top-1", "loc. error %", 56.40,
              "Zhou et al. 2016", None, None),
+    # The paper fine-tunes ResNet-50 for WSOL; our recipe explains torchvision's weights as is.
     PaperRow("wsolevaluation ImageNet", "CAM, ResNet-50", "MaxBoxAccV2 %", 63.7,
              "Choe et al. 2020", "imagenet_resnet50_cam", "loc/maxboxacc_v2"),
     PaperRow("wsolevaluation ImageNet", "CAM, VGG-16", "MaxBoxAccV2 %", 60.0,

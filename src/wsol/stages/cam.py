@@ -12,13 +12,14 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import BasePredictionWriter
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from wsol.cam import CamStore, GradCAM, multiscale_cams
 from wsol.data.datamodule import CamDataset
 from wsol.errors import ConfigError
-from wsol.models.checkpoint import load_classifier
-from wsol.stages.context import RunContext, checkpoint_path, class_names, dataset
+from wsol.stages.cam_cache import cam_location, write_cam_record
+from wsol.stages.context import RunContext, cam_classifier, dataset
+from wsol.stages.distributed import RankShard
 
 log = logging.getLogger(__name__)
 CLASS_CHOICES = ("gt", "topk", "all")
@@ -79,29 +80,78 @@ class CamStoreWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch,
                            batch_idx, dataloader_idx=0) -> None:
         for record in prediction:
-            self.store.write(record["image_id"], record["cams"].float().cpu(),
-                             record["class_ids"], record["orig_size"])
+            if not self.store.has(record["image_id"]):  # part of a batch a killed run wrote
+                self.store.write(record["image_id"], record["cams"].float().cpu(),
+                                 record["class_ids"], record["orig_size"])
+
+
+class FixedBatches(Dataset):
+    """Pre-composed batches: item j is ``collate([images[i] for i in batches[j]])``.
+
+    Batches are cut from the whole split (``batch_size`` consecutive images) and only those
+    with a missing image are run, so a resumed run computes every image in the same batch as an
+    uninterrupted one (padding and kernels depend on the batch) and the maps match bit for bit.
+    """
+
+    def __init__(self, images: CamDataset, batches: list[list[int]]) -> None:
+        self.images = images
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> dict:
+        return CamDataset.collate([self.images[i] for i in self.batches[index]])
+
+
+def _only(items: list[dict]) -> dict:
+    # batch_size=1 over pre-collated batches: a plain sampler Lightning can shard across ranks
+    return items[0]
+
+
+def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
+    """Index batches of ``batch_size`` over ``ids`` that hold at least one unstored image."""
+    done = set(store.ids())
+    starts = range(0, len(ids), max(1, int(batch_size)))
+    batches = [list(range(s, min(s + int(batch_size), len(ids)))) for s in starts]
+    return [b for b in batches if any(ids[i] not in done for i in b)]
 
 
 def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
-    """Make CAMs for ``cfg.data.cam_split`` into ``ctx.cam_dir``; images already stored are kept."""
-    names = class_names(cfg)
-    net, target_layer, _ = load_classifier(checkpoint_path(cfg, ctx), list(names))
+    """Make CAMs for ``cfg.data.cam_split`` into the keyed store (or ``cam.store_dir``).
+
+    Images already stored are kept, so rerunning a killed run resumes it; the store path and
+    key go to ``<run_dir>/cam_store.json`` for the later stages.
+    """
+    net, target_layer = cam_classifier(cfg, ctx)
     images = dataset(cfg, cfg.data.cam_split)
-    store = CamStore(ctx.cam_dir)
-    todo = [i for i, image_id in enumerate(images.ids) if not store.has(image_id)]
+    location = cam_location(cfg, ctx, images)
+    store = CamStore(location.path, location.inputs, key=location.key,
+                     expected_images=len(images))
+    write_cam_record(cfg, ctx, location)
+    todo = pending_batches(list(images.ids), store, cfg.cam.batch_size)
     if not todo:
-        log.info("all %d images already have CAMs in %s", len(images), ctx.cam_dir)
+        log.info("all %d images already have CAMs in %s", len(images), store.directory)
         return {"cam/images": float(len(images))}
-    cams = CamDataset(images, cfg.data.input_size)
-    loader = DataLoader(torch.utils.data.Subset(cams, todo), batch_size=cfg.cam.batch_size,
-                        shuffle=False, num_workers=cfg.data.num_workers,
-                        collate_fn=CamDataset.collate)
+    log.info("CAM store %s: %d of %d images to compute", store.directory,
+             sum(len(b) for b in todo), len(images))
+    loader = DataLoader(FixedBatches(CamDataset(images, cfg.data.input_size), todo),
+                        batch_size=1, sampler=RankShard(len(todo)),
+                        num_workers=cfg.data.num_workers, collate_fn=_only)
+    # Under DDP every rank lists ``todo`` before any rank writes (nothing writes maps between
+    # the previous barrier and predict's setup barrier), so all ranks shard the same list;
+    # RankShard gives each rank its own batches, never padded or repeated (a rank may get none).
     trainer = pl.Trainer(
-        accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices, logger=False,
-        inference_mode=False, callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
+        accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        strategy=cfg.trainer.get("strategy", "auto"), num_nodes=cfg.trainer.get("num_nodes", 1),
+        use_distributed_sampler=False, logger=False, inference_mode=False,
+        callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
         default_root_dir=str(ctx.run_dir),
     )
     predictor = CamPredictor(net, target_layer, cfg.cam)
+    predictor.allow_zero_length_dataloader_with_multiple_devices = True  # see RankShard
     trainer.predict(predictor, loader, return_predictions=False)
+    log.info("cam rank %d/%d: computed %d of %d pending batches", trainer.global_rank,
+             trainer.world_size, len(loader.sampler), len(todo))
+    trainer.strategy.barrier("wsol_cams_written")  # every rank's maps are on disk
     return {"cam/images": float(len(images))}

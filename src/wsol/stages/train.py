@@ -6,12 +6,15 @@ import logging
 import time
 
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 
 from wsol.data.datamodule import WSOLDataModule
 from wsol.models.checkpoint import save_classifier
-from wsol.models.classifier import Classifier
+from wsol.models.classifier import Classifier, mean_average_precision
 from wsol.stages.context import RunContext, class_names, data_root, dataset
+from wsol.stages.distributed import global_rank
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,7 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         num_workers=cfg.data.num_workers,
         cache_images=cfg.data.get("cache_images", False),
         crop_scale=tuple(cfg.data.crop_scale),
-        seed=cfg.seed,
+        seed=cfg.seed + global_rank(),  # DDP ranks draw different crops (rank 0: cfg.seed)
         open_split=lambda split: dataset(cfg, split),
     )
     model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "checkpoint"}
@@ -46,12 +49,29 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     seconds = time.perf_counter() - start
     meta = {"arch": cfg.model.arch, "num_classes": len(names),
             "output_stride": cfg.model.output_stride, "class_names": list(names)}
-    save_classifier(ctx.model_path, model.net, meta)
-    if "val/map" not in trainer.callback_metrics and cfg.data.val_split:
-        trainer.validate(model, datamodule=datamodule, verbose=False)  # val skipped by schedule
-    val_map = trainer.callback_metrics.get("val/map")
-    log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, ctx.model_path)
+    if trainer.is_global_zero:  # one writer; the file is complete before it has its name
+        save_classifier(ctx.model_path, model.net, meta)
+    trainer.strategy.barrier("wsol_model_saved")  # no rank loads model.pt before it exists
     metrics = {"train/seconds": round(seconds, 1)}
-    if val_map is not None:
-        metrics["cls/map"] = round(100.0 * float(val_map), 2)
+    if not trainer.is_global_zero:
+        return metrics
+    # The reported mAP is the final model's over the whole split, scored once by rank 0: under
+    # DDP the validation loop pads each rank's shard with repeated images, and with a sparse
+    # validation schedule the last logged val/map may be epochs old.
+    if cfg.data.val_split:
+        metrics["cls/map"] = round(100.0 * validation_map(model, datamodule.val_dataloader()), 2)
+    log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, ctx.model_path)
     return metrics
+
+
+def validation_map(model: Classifier, loader: DataLoader) -> float:
+    """Macro mAP in [0,1] of ``model`` over every batch of ``loader`` (each image once)."""
+    model.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in loader:
+            logits.append(model(batch["image"].to(model.device)).float().cpu())
+            labels.append(batch["labels"].cpu())
+    if not logits:
+        return float("nan")
+    return mean_average_precision(torch.cat(logits), torch.cat(labels).long())
