@@ -244,3 +244,14 @@ def test_backbone_records_no_graph(resnet, images, closed_form):
         handle.remove()
     assert seen == [False]
     assert torch.is_grad_enabled()  # the caller's grad mode is restored
+
+
+def test_closed_form_outputs_are_ordinary_tensors(resnet, images):
+    """The closed form's forward runs in inference mode; what it returns must not be inference
+    tensors (callers normalise maps in place)."""
+    with GradCAM(resnet, "layer4") as cam:
+        maps, logits = cam(images, return_logits=True)
+    assert cam.uses_closed_form
+    assert not maps.is_inference() and not logits.is_inference()
+    maps.mul_(2.0)
+    logits.add_(1.0)

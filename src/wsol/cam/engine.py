@@ -167,7 +167,8 @@ class GradCAM:
         else:
             maps = torch.cat(list(self._autograd_maps(logits, captured, flat, spec)), dim=1)
         maps = maps.float().unflatten(2, spatial)
-        return spec.split(maps), logits.detach().float()
+        # clone(): logits made in inference mode would refuse the caller's in-place ops
+        return spec.split(maps), logits.detach().float().clone()
 
     def _autograd_maps(
         self, logits: torch.Tensor, leaf: torch.Tensor, flat: torch.Tensor, spec: ClassRequest
@@ -190,7 +191,9 @@ class GradCAM:
             )
         # The backbone always runs without autograd; in "leaf" mode the hook turns autograd on
         # at the target layer, so only the head is recorded (no per-call requires_grad edits).
-        grad_mode = torch.no_grad()
+        # The closed form needs no autograd at all: inference mode also skips autograd's
+        # per-op dispatch, which matters when a short (bf16) forward is bound by launch cost.
+        grad_mode = torch.inference_mode() if closed else torch.no_grad()
         dtype = PRECISIONS[self.precision]
         autocast = (
             torch.autocast(images.device.type, dtype=dtype)
