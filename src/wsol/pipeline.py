@@ -147,6 +147,10 @@ def check_inputs(cfg: DictConfig, ctx: RunContext) -> None:
     if set(cfg.stages) & {"train", "cam", "evaluate"}:
         data_root(cfg)  # raises DataError naming data.root; generates the demo when configured
     require_model_inputs(cfg, ctx)  # pretrained weights file / checkpoint, named with the fix
+    if set(cfg.stages) & {"localize", "evaluate"}:
+        from wsol.stages.scoring import check_eval_config
+
+        check_eval_config(cfg)  # eval.* thresholds: before hours of training, not after
 
 
 def run_info(cfg: DictConfig) -> dict[str, str]:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from wsol.io.atomic import FILE_MODE
+
 TMP_SUFFIX = ".tmp"
 STALE_AFTER_S = 24 * 3600
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
@@ -39,6 +41,7 @@ def atomic_write(path: Path, payload: bytes | Callable[[BinaryIO], None]) -> Non
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}-{os.getpid()}.",
                                suffix=TMP_SUFFIX)
     try:
+        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 would hide the maps from collaborators
         with os.fdopen(fd, "wb") as f:
             if isinstance(payload, bytes):
                 f.write(payload)

@@ -39,6 +39,16 @@ def sweep_grid(explicit, step: float, key: str, must_include: float | None = Non
     return grid
 
 
+def check_eval_config(cfg: DictConfig) -> None:
+    """Validate every ``eval.*`` threshold, step and box protocol (ConfigError naming the key),
+    so a bad value stops a run before training or CAMs rather than after them."""
+    ev = cfg.eval
+    sweep_grid(ev.get("cam_thresholds"), ev.cam_threshold_step, "eval.cam_thresholds")
+    sweep_grid(ev.get("bg_thresholds"), ev.bg_threshold_step, "eval.bg_thresholds",
+               must_include=ev.bg_threshold, must_include_key="eval.bg_threshold")
+    box_from_protocol(np.zeros((2, 2), np.float32), ev.box_protocol, threshold=ev.box_threshold)
+
+
 def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
     """Binary GT for one class: 1 on the class, 0 elsewhere, 255 where the GT says ignore."""
     out = (mask == class_id + 1).astype(np.uint8)

@@ -59,7 +59,12 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     # DDP the validation loop pads each rank's shard with repeated images, and with a sparse
     # validation schedule the last logged val/map may be epochs old.
     if cfg.data.val_split:
-        metrics["cls/map"] = round(100.0 * validation_map(model, datamodule.val_dataloader()), 2)
+        score = validation_map(model, datamodule.val_dataloader())
+        if score == score:  # NaN: no class of the val split has a positive image
+            metrics["cls/map"] = round(100.0 * score, 2)
+        else:
+            log.warning("cls/map left out: no class has a positive image in split %r",
+                        cfg.data.val_split)
     log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, ctx.model_path)
     return metrics
 
