@@ -81,16 +81,17 @@ def test_one_batched_backward_for_all_classes(monkeypatch, images):
         return real_grad(*args, **kwargs)
 
     monkeypatch.setattr(torch.autograd, "grad", counting_grad)
-    with GradCAM(vgg, "features.19") as cam:
+    # hirescam needs the gradient at every position, so VGG's head goes through autograd
+    with GradCAM(vgg, "features.19", "hirescam") as cam:
         batched = cam(images)
     assert calls == [True]
     assert batched.shape == (3, 7, 4, 4)
     # Chunked by a tiny memory budget and the per-class fallback give the same maps.
     calls.clear()
-    with GradCAM(vgg, "features.19", max_grad_bytes=1) as cam:
+    with GradCAM(vgg, "features.19", "hirescam", max_grad_bytes=1) as cam:
         torch.testing.assert_close(cam(images), batched)
     assert len(calls) == 7
-    with GradCAM(vgg, "features.19") as cam:
+    with GradCAM(vgg, "features.19", "hirescam") as cam:
         cam._vjp.batched_ok = False
         torch.testing.assert_close(cam(images), batched, atol=1e-6, rtol=1e-5)
 
@@ -141,7 +142,7 @@ def test_config_errors(resnet, images):
     with pytest.raises(ConfigError, match="GAP \\+ Linear"):
         GradCAM(vgg, "features.19", method="cam")
     with pytest.raises(ConfigError, match="closed_form=True"):
-        GradCAM(vgg, "features.19", closed_form=True)
+        GradCAM(vgg, "features.19", "hirescam", closed_form=True)  # needs per-position gradients
     with (
         GradCAM(resnet, "layer4.1.relu") as cam,
         pytest.raises(ConfigError, match="more than once"),

@@ -27,6 +27,7 @@ from wsol.cam.classes import ClassRequest, ClassSpec, parse_classes
 from wsol.cam.head import LinearHead, find_linear_head, resolve_layer
 from wsol.cam.layout import Reshape, apply_batched, default_reshape
 from wsol.cam.methods import cam_maps, check_method
+from wsol.cam.mlp_head import MLPHead, find_mlp_head
 from wsol.cam.vjp import HeadVJP, one_hot_rows
 from wsol.errors import ConfigError
 
@@ -75,13 +76,18 @@ class GradCAM:
         self.precision = precision
         self.channels_last = channels_last
         self._layout_done = False
-        self._head: LinearHead | None = None
+        self._head: LinearHead | MLPHead | None = None
         if closed_form is not False:
             self._head = find_linear_head(model, self.layer_name)
+            if self._head is None and self.method == "gradcam":  # only α's spatial mean needed
+                self._head = find_mlp_head(model, self.layer_name)
+                if self._head is not None:
+                    self._head.attach()
         if closed_form is True and self._head is None:
             raise ConfigError(
-                f"closed_form=True but the head after {self.layer_name!r} is not global average "
-                "pooling + one nn.Linear; use closed_form=None to fall back to autograd"
+                f"closed_form=True but the head after {self.layer_name!r} is neither global "
+                "average pooling + one nn.Linear nor (for gradcam) pools + Linear/ReLU layers; "
+                "use closed_form=None to fall back to autograd"
             )
         if self.method == "cam" and closed_form is False:
             raise ConfigError(
@@ -137,6 +143,8 @@ class GradCAM:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+        if isinstance(self._head, MLPHead):
+            self._head.remove()
 
     def __enter__(self) -> GradCAM:
         return self
@@ -161,8 +169,11 @@ class GradCAM:
         flat = acts.flatten(2)
         if closed:
             assert self._head is not None
-            rows = self._head.weight.float()[spec.index]  # (B, K, D)
-            grads = rows if self.method == "cam" else rows / flat.shape[-1]
+            if isinstance(self._head, MLPHead):  # α straight from the head's weights
+                grads = self._head.gradcam_weights(acts, spec.index)  # (B, K, D)
+            else:
+                rows = self._head.weight.float()[spec.index]  # (B, K, D)
+                grads = rows if self.method == "cam" else rows / flat.shape[-1]
             maps = cam_maps(self.method, flat, grads[..., None])
         else:
             maps = torch.cat(list(self._autograd_maps(logits, captured, flat, spec)), dim=1)
@@ -201,12 +212,17 @@ class GradCAM:
             else contextlib.nullcontext()
         )
         self._mode, self._captured = ("record" if closed else "leaf"), None
+        mlp = self._head if closed and isinstance(self._head, MLPHead) else None
         try:
+            if mlp is not None:
+                mlp.recording(True)  # its ReLU masks come from this very forward
             with grad_mode, autocast:
                 logits = self.model(images)
             captured = self._captured
         finally:
             self._mode, self._captured = None, None
+            if mlp is not None:
+                mlp.recording(False)
         if captured is None:
             raise ConfigError(
                 f"cam target layer {self.layer_name!r} did not run in the forward pass; pick a "
@@ -257,11 +273,13 @@ class GradCAM:
                 "(the model's forward does more); use 'gradcam'"
             )
         warnings.warn(
-            f"the head after {self.layer_name!r} looks like GAP + Linear but the logits differ; "
-            "using the autograd path",
+            f"the head after {self.layer_name!r} looks closed-form (GAP + Linear, or pools + "
+            "Linear/ReLU layers) but the logits differ; using the autograd path",
             RuntimeWarning,
             stacklevel=4,
         )
+        if isinstance(self._head, MLPHead):
+            self._head.remove()
         self._head = None
         return False
 

@@ -1,0 +1,97 @@
+"""VGG-style heads (pools, then Linear/ReLU): Grad-CAM's α without autograd equals autograd's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from wsol.cam import GradCAM
+from wsol.cam.mlp_head import find_mlp_head
+
+
+def _vgg(classes: int = 5) -> nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.vgg11(weights=None, num_classes=classes).eval()
+
+
+# 64 px: features.19 is 4x4, max-pooled to 2x2, adaptive-avg-pooled up to 7x7 (replication);
+# 96 px: 6x6 -> 3x3 -> 7x7 (uneven windows); 256 px: 16x16 -> 8x8 -> 7x7 (overlapping windows)
+@pytest.mark.parametrize("size", [64, 96, 256])
+def test_closed_form_equals_the_batched_backward(size, monkeypatch):
+    model = _vgg()
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
+    with GradCAM(model, "features.19", closed_form=False) as slow:
+        reference = slow(x)
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: pytest.fail("backward called"))
+    with GradCAM(model, "features.19") as fast:
+        ours = fast(x)
+        assert fast.uses_closed_form
+    # Relative to each map's peak, but a map whose ReLU(Σ α A) nearly cancels (a peak 1e-3 of
+    # the image's largest, seen at 96 px) is ill-conditioned in float32 whichever way α is
+    # summed: there the image's largest map sets the scale (1e-2 of it).
+    peak = reference.flatten(2).amax(-1)
+    scale = torch.maximum(peak, 1e-2 * peak.amax(1, keepdim=True))[..., None, None]
+    assert ((ours - reference).abs() / scale).max() < 1e-5
+    assert reference.amax() > 0  # the comparison is not between two zero tensors
+
+
+def test_per_image_class_lists_and_logits():
+    model = _vgg()
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    classes = [[4], [0, 2], []]
+    with GradCAM(model, "features.19", closed_form=False) as slow:
+        reference, ref_logits = slow(x, classes=classes, return_logits=True)
+    with GradCAM(model, "features.19") as fast:
+        ours, logits = fast(x, classes=classes, return_logits=True)
+    torch.testing.assert_close(logits, ref_logits)
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert mine.shape == theirs.shape
+        torch.testing.assert_close(mine, theirs, atol=1e-6, rtol=1e-5)
+
+
+def test_only_gradcam_uses_it():
+    model = _vgg()
+    for method in ("gradcam++", "xgradcam", "hirescam", "layercam"):
+        with GradCAM(model, "features.19", method) as cam:
+            assert not cam.uses_closed_form
+
+
+def test_heads_it_cannot_explain_are_not_proposed():
+    with_bn = _vgg()
+    with_bn.classifier[1] = nn.BatchNorm1d(4096)  # Linear, BN, ...: not Linear/ReLU layers
+    assert find_mlp_head(with_bn, "features.19") is None
+    assert find_mlp_head(_vgg(), "features.19") is not None
+    assert find_mlp_head(_vgg(), "features.2") is None  # convolutions follow: not a head
+
+
+class _ScaledLogits(nn.Module):
+    """Looks like a VGG head in its module list, but its forward doubles the features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        net = _vgg()
+        self.features, self.avgpool, self.classifier = net.features, net.avgpool, net.classifier
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(2 * self.features(x)), 1))
+
+
+def test_a_forward_the_module_list_hides_falls_back_to_autograd():
+    model = _ScaledLogits().eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with GradCAM(model, "features.19") as cam, pytest.warns(RuntimeWarning, match="autograd"):
+        maps = cam(x)
+    assert not cam.uses_closed_form
+    with GradCAM(model, "features.19", closed_form=False) as slow:
+        torch.testing.assert_close(maps, slow(x))
+
+
+def test_hooks_on_the_head_are_removed_on_close():
+    model = _vgg()
+    hidden = [m for m in model.classifier if isinstance(m, nn.Linear)][:-1]
+    with GradCAM(model, "features.19") as cam:
+        assert all(m._forward_hooks for m in hidden)
+        cam(torch.randn(1, 3, 64, 64))
+    assert not any(m._forward_hooks for m in hidden)
