@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -72,3 +73,23 @@ def test_bad_options():
         WSOLDataModule("x", "shapes", cache_images="yes")
     with pytest.raises(ConfigError, match="crop_scale"):
         WSOLDataModule("x", "shapes", crop_scale=(0.0, 1.0))
+
+
+def test_cam_dataset_at_original_size_and_its_batching_rule(tmp_path):
+    class _Two:
+        ids = ["wide", "tall"]
+        labels = np.eye(2, dtype=np.float32)
+        shapes = {0: (30, 50, 3), 1: (40, 20, 3)}
+
+        def __len__(self):
+            return 2
+
+        def image(self, index):
+            return np.full(self.shapes[index], 100, np.uint8)
+
+    original = CamDataset(_Two(), None)
+    assert original[0]["image"].shape == (3, 30, 50) and original[0]["orig_size"] == (30, 50)
+    assert CamDataset.collate([original[1]])["image"].shape == (1, 3, 40, 20)
+    with pytest.raises(ConfigError, match="cam.batch_size=1"):
+        CamDataset.collate([original[0], original[1]])
+    assert CamDataset(_Two(), 32)[0]["image"].shape == (3, 32, 32)

@@ -12,11 +12,12 @@ pytestmark = pytest.mark.slow
 
 # Shrinks a recipe to seconds on a 2-core CPU without changing what it computes.
 TINY = ("model.weights=null", "data.input_size=64", "data.batch_size=6", "data.num_workers=0",
-        "trainer.max_epochs=1", "trainer.accelerator=cpu", "cam.batch_size=6",
+        "trainer.max_epochs=1", "trainer.accelerator=cpu",
         "eval.num_figures=2", "hydra.job.chdir=false")
 
 # experiment -> (tree fixture, extra overrides, metric keys its table needs)
 RECIPES = {
+    # IRN recipes: CAMs at each image's own size (the trees' images differ), one a batch
     "voc_resnet": ("voc2012_tree", ("cam.scales=[1.0,0.5]",),
                    ("seg/miou", "seg/miou_best", "loc/maxboxacc", "cls/map")),
     "coco_resnet": ("coco2014_tree", ("cam.scales=[1.0,0.5]",),
@@ -25,12 +26,13 @@ RECIPES = {
     # recipes explain torchvision's pretrained classifier and have no train stage).
     "imagenet_vgg16_gradcam": ("imagenet_tree",
                                ("stages=[train,cam,localize,evaluate]", "data.train_split=val",
-                                "cam.topk=5"),
+                                "cam.topk=5", "cam.batch_size=6"),
                                ("loc/top1_loc_err", "loc/top5_loc_err", "cls/top1_err")),
     "imagenet_resnet50_cam": ("imagenet_tree",
-                              ("stages=[train,cam,localize,evaluate]", "data.train_split=val"),
+                              ("stages=[train,cam,localize,evaluate]", "data.train_split=val",
+                               "cam.batch_size=6"),
                               ("loc/maxboxacc_v2", "loc/maxboxacc@70")),
-    "voc07_corloc": ("voc2007_tree", (), ("loc/corloc", "loc/maxboxacc")),
+    "voc07_corloc": ("voc2007_tree", ("cam.batch_size=6",), ("loc/corloc", "loc/maxboxacc")),
 }
 
 
@@ -49,6 +51,14 @@ def test_recipe_runs_end_to_end(experiment, request, run_cli, tmp_path):
     # every image of the scored split was scored, no more and no fewer
     cam_split = {"voc_resnet": "train", "coco_resnet": "train2014", "voc07_corloc": "trainval"}
     split = cam_split.get(experiment, "val")
+    if experiment in ("voc_resnet", "coco_resnet"):  # IRN: maps at each image's own size
+        from wsol.cam import CamStore
+
+        store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
+        for image_id in store.ids()[:4]:
+            cams, _, size = store.read_compact(image_id)
+            width, height = truth.sizes[image_id]
+            assert size == (height, width) and cams.shape[1:] == (height // 4, width // 4)
     annotated = [i for i in truth.splits[split] if truth.labels[i].any()]  # COCO drops empty
     assert metrics["eval/images"] == len(annotated)
     boxes = json.loads((run_dir / "boxes.json").read_text())
@@ -104,4 +114,5 @@ def test_recipes_compose_with_their_published_settings():
     assert (coco.data.format, coco.data.cam_split, coco.model.output_stride) == \
         ("coco", "train2014", 16)
     assert list(coco.cam.scales) == [1.0, 0.5, 1.5, 2.0] and coco.cam.flip
+    assert (coco.cam.image_size, coco.cam.batch_size) == ("original", 1)
     assert (voc07.data.image_set, voc07.data.cam_split) == ("Main", "trainval")

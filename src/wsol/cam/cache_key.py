@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 # cam.* keys that change the maps (batch_size, channels_last, ... only change speed).
-MAP_SETTINGS = ("method", "classes", "topk", "scales", "flip", "precision", "store_stride")
+MAP_SETTINGS = ("method", "classes", "topk", "scales", "flip", "precision", "store_stride",
+                "image_size")
 KEY_LENGTH = 20  # hex digits (80 bits): collisions are out of reach for any number of runs
 _CHUNK = 1 << 20
 
@@ -57,6 +58,7 @@ def ids_sha256(ids: Sequence[str]) -> str:
 
 def cam_map_settings(cam_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The ``cam.*`` settings that change the maps, as plain JSON values."""
+    cam_cfg = {"image_size": "square", **cam_cfg}  # configs written before the key existed
     missing = [k for k in MAP_SETTINGS if k not in cam_cfg]
     if missing:
         raise KeyError(f"cam config lacks {missing}")

@@ -21,26 +21,29 @@ from wsol.data.transforms import (
     sample_crops,
     to_chw_tensor,
 )
+from wsol.errors import ConfigError
 
 
 class CamDataset(Dataset):
-    """Images for the CAM stage, resized to ``input_size`` (aspect not kept) and normalised.
+    """Images for the CAM stage, normalised: resized to ``input_size`` square (aspect not
+    kept), or at their original size when ``input_size`` is None (IRN's protocol).
 
-    Items: ``{"image": float32 (3,S,S), "image_id": str, "labels": float32 (C,),
+    Items: ``{"image": float32 (3,S,S) or (3,H,W), "image_id": str, "labels": float32 (C,),
     "orig_size": (H, W)}``; batch them with :meth:`collate` (ids and sizes stay lists).
     """
 
-    def __init__(self, voc_dataset: LabelledImages, input_size: int) -> None:
+    def __init__(self, voc_dataset: LabelledImages, input_size: int | None) -> None:
         self.voc = voc_dataset
-        self.input_size = int(input_size)
+        self.input_size = None if input_size is None else int(input_size)
 
     def __len__(self) -> int:
         return len(self.voc)
 
     def __getitem__(self, index: int) -> dict:
         image = self.voc.image(index)
+        shown = image if self.input_size is None else resize_image(image, self.input_size)
         return {
-            "image": normalize(to_chw_tensor(resize_image(image, self.input_size))),
+            "image": normalize(to_chw_tensor(shown)),
             "image_id": self.voc.ids[index],
             "labels": torch.from_numpy(self.voc.labels[index].copy()),
             "orig_size": (int(image.shape[0]), int(image.shape[1])),
@@ -49,6 +52,12 @@ class CamDataset(Dataset):
     @staticmethod
     def collate(samples: list[dict]) -> dict:
         """Stack images (B,3,S,S) and labels (B,C); ``image_id`` and ``orig_size`` as lists."""
+        if len({tuple(s["image"].shape) for s in samples}) > 1:
+            raise ConfigError(
+                "cam.image_size=original batches images of different sizes ("
+                f"{', '.join(str(s['image_id']) for s in samples[:3])}, ...); set "
+                "cam.batch_size=1 (IRN's setting), or cam.image_size=square."
+            )
         return {
             "image": torch.stack([s["image"] for s in samples]),
             "image_id": [s["image_id"] for s in samples],

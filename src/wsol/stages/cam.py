@@ -61,10 +61,11 @@ class CamPredictor(pl.LightningModule):
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
         classes = self._classes_per_image(batch)
-        size = batch["image"].shape[-1] // int(self.cam_cfg.store_stride)
+        stride = int(self.cam_cfg.store_stride)
+        height, width = batch["image"].shape[-2:]  # the size fed: square, or the original
         maps = multiscale_cams(self.engine, batch["image"], classes,
                                scales=tuple(self.cam_cfg.scales), flip=bool(self.cam_cfg.flip),
-                               out_size=(size, size))
+                               out_size=(max(1, height // stride), max(1, width // stride)))
         return [{"image_id": image_id, "cams": m, "class_ids": c, "orig_size": tuple(orig)}
                 for image_id, m, c, orig in zip(batch["image_id"], maps, classes,
                                                 batch["orig_size"], strict=True)]
@@ -109,6 +110,18 @@ def _only(items: list[dict]) -> dict:
     return items[0]
 
 
+IMAGE_SIZES = ("square", "original")
+
+
+def cam_input_size(cfg: DictConfig) -> int | None:
+    """``data.input_size`` for ``cam.image_size=square``; None (original size) for
+    ``original``, IRN's protocol: maps at each image's own resolution and aspect."""
+    mode = cfg.cam.get("image_size", "square")
+    if mode not in IMAGE_SIZES:
+        raise ConfigError(f"cam.image_size={mode!r}: choose one of {IMAGE_SIZES}.")
+    return None if mode == "original" else int(cfg.data.input_size)
+
+
 def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
     """Index batches of ``batch_size`` over ``ids`` that hold at least one unstored image."""
     done = set(store.ids())
@@ -135,7 +148,7 @@ def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         return {"cam/images": float(len(images))}
     log.info("CAM store %s: %d of %d images to compute", store.directory,
              sum(len(b) for b in todo), len(images))
-    loader = DataLoader(FixedBatches(CamDataset(images, cfg.data.input_size), todo),
+    loader = DataLoader(FixedBatches(CamDataset(images, cam_input_size(cfg)), todo),
                         batch_size=1, sampler=RankShard(len(todo)),
                         num_workers=cfg.data.num_workers, collate_fn=_only)
     # Under DDP every rank lists ``todo`` before any rank writes (nothing writes maps between
