@@ -94,15 +94,9 @@ class LinearHead:
         return bool((expected - logits.float()).abs().max().item() <= rtol * scale)
 
 
-def find_linear_head(model: nn.Module, layer_name: str) -> LinearHead | None:
-    """Propose a GAP + Linear head after ``layer_name`` from the module registration order.
-
-    torchvision classifiers register their modules in forward order (ResNet: ..., layer4, avgpool,
-    fc; VideoResNet likewise). The leaf modules registered after the target layer (outside its
-    subtree) must be, ignoring Identity/Flatten/Dropout, one global average pool (output size 1)
-    or none (a functional mean) followed by exactly one nn.Linear or 1x1 nn.Conv2d classifier.
-    Returns None otherwise.
-    """
+def leaves_after(model: nn.Module, layer_name: str) -> list[nn.Module]:
+    """Leaf modules registered after ``layer_name`` (outside its subtree), in registration
+    order, without the ones that are the identity in eval mode (Identity, Flatten, Dropout)."""
     after: list[nn.Module] = []
     seen = False
     prefix = layer_name + "."
@@ -114,6 +108,19 @@ def find_linear_head(model: nn.Module, layer_name: str) -> LinearHead | None:
             continue
         if not isinstance(module, _PASS_THROUGH):
             after.append(module)
+    return after
+
+
+def find_linear_head(model: nn.Module, layer_name: str) -> LinearHead | None:
+    """Propose a GAP + Linear head after ``layer_name`` from the module registration order.
+
+    torchvision classifiers register their modules in forward order (ResNet: ..., layer4, avgpool,
+    fc; VideoResNet likewise). The leaf modules registered after the target layer (outside its
+    subtree) must be, ignoring Identity/Flatten/Dropout, one global average pool (output size 1)
+    or none (a functional mean) followed by exactly one nn.Linear or 1x1 nn.Conv2d classifier.
+    Returns None otherwise.
+    """
+    after = leaves_after(model, layer_name)
     if after and isinstance(after[0], _GLOBAL_POOLS):
         if not _is_global(after[0]):
             return None

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-# Identity on their input in eval mode (the engine warns about training mode).
-_PASS_THROUGH = (nn.Identity, nn.Flatten, nn.Dropout)
+from wsol.cam.head import leaves_after
+
 # Each routes (max) or spreads (average) an output's gradient to inputs summing to it.
 _MASS_PRESERVING_POOLS = (nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
@@ -133,17 +133,7 @@ class MLPHead:
 def find_mlp_head(model: nn.Module, layer_name: str) -> MLPHead | None:
     """Propose a pools + Linear/ReLU head after ``layer_name`` from the module registration order
     (torchvision VGG: features.30 max pool, avgpool, classifier), or None."""
-    after: list[nn.Module] = []
-    seen = False
-    prefix = layer_name + "."
-    for name, module in model.named_modules():
-        if name == layer_name:
-            seen = True
-            continue
-        if not seen or name.startswith(prefix) or any(True for _ in module.children()):
-            continue
-        if not isinstance(module, _PASS_THROUGH):
-            after.append(module)
+    after = leaves_after(model, layer_name)
     pools = []
     while after and isinstance(after[0], _MASS_PRESERVING_POOLS):
         pools.append(after.pop(0))
