@@ -140,3 +140,14 @@ def test_manifest_guards_settings(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json"):
         CamStore(tmp_path)
+
+
+def test_scores_round_trip_and_are_optional(tmp_path):
+    store = CamStore(tmp_path / "cams")
+    maps = np.ones((2, 4, 4), np.float32)
+    store.write("with", maps, [3, 1], (8, 8), scores=[0.9, 0.25])
+    store.write("without", maps, [3, 1], (8, 8))
+    np.testing.assert_array_equal(store.read_scores("with"), np.float32([0.9, 0.25]))
+    assert store.read_scores("without") is None
+    with pytest.raises(ValueError, match="scores"):
+        store.write("bad", maps, [3, 1], (8, 8), scores=[0.5])

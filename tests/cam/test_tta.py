@@ -90,3 +90,17 @@ def test_empty_class_lists_need_no_forward():
 
     out = multiscale_cams(no_engine, torch.zeros(2, 3, 8, 8), [[], []], IRN_SCALES, flip=True)
     assert [o.shape for o in out] == [(0, 8, 8), (0, 8, 8)]
+
+
+def test_logits_come_from_the_first_scale_unflipped():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=4).eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    with GradCAM(model, "layer4") as cam:
+        maps, logits = multiscale_cams(cam, x, [[1], [0, 3]], IRN_SCALES, flip=True,
+                                       return_logits=True)
+        plain = multiscale_cams(cam, x, [[1], [0, 3]], IRN_SCALES, flip=True)
+    with torch.no_grad():
+        torch.testing.assert_close(logits, model(x))
+    for with_logits, without in zip(maps, plain, strict=True):
+        torch.testing.assert_close(with_logits, without)

@@ -62,6 +62,8 @@ def test_recipe_runs_end_to_end(experiment, request, run_cli, tmp_path):
     annotated = [i for i in truth.splits[split] if truth.labels[i].any()]  # COCO drops empty
     assert metrics["eval/images"] == len(annotated)
     boxes = json.loads((run_dir / "boxes.json").read_text())
+    scores = [b["score"] for b in boxes]  # the classifier's sigmoid for the box's class
+    assert all(0.0 <= v <= 1.0 for v in scores) and len(set(scores)) > 1
     if experiment == "coco_resnet":  # a COCO results file: numeric image and category ids
         from wsol.data.classes import COCO_CATEGORY_IDS
 

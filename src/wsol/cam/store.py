@@ -87,8 +87,10 @@ class CamStore:
         cams: torch.Tensor | np.ndarray,
         class_ids: Sequence[int] | np.ndarray | torch.Tensor,
         image_size: tuple[int, int],
+        scores: Sequence[float] | np.ndarray | torch.Tensor | None = None,
     ) -> None:
-        """Store maps (K, h, w) >= 0 for ``class_ids`` (K,) of an image of size (H, W)."""
+        """Store maps (K, h, w) >= 0 for ``class_ids`` (K,) of an image of size (H, W), and
+        optionally the classifier's scores (K,) in [0, 1] for those classes."""
         if isinstance(cams, torch.Tensor):
             cams = cams.detach().float().cpu().numpy()
         cams = np.asarray(cams, dtype=np.float32)
@@ -104,11 +106,18 @@ class CamStore:
         scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
         compact = (cams / scale[:, None, None]).astype(np.float16)
         size = np.asarray(image_size, dtype=np.int64)
+        arrays = {"cams": compact, "scale": scale, "class_ids": ids, "image_size": size}
+        if scores is not None:
+            if isinstance(scores, torch.Tensor):
+                scores = scores.detach().float().cpu().numpy()
+            arrays["scores"] = np.asarray(scores, np.float32).reshape(-1)
+            if arrays["scores"].shape != ids.shape:
+                raise ValueError(f"scores must be (K,) = ({ids.shape[0]},) for {image_id!r}")
         if not self._manifest_path.exists():
             self._write_manifest()  # a store written without settings: provenance unknown
         self._guarded(lambda: atomic_write(
             self._path(image_id),
-            lambda f: np.savez(f, cams=compact, scale=scale, class_ids=ids, image_size=size),
+            lambda f: np.savez(f, **arrays),
         ))
 
     def read(
@@ -146,6 +155,17 @@ class CamStore:
                 f"{path} is unreadable ({exc}); delete it and rerun the cam stage"
             ) from exc
         return cams, ids, image_size
+
+    def read_scores(self, image_id: str) -> np.ndarray | None:
+        """The classifier's scores (K,) stored with the maps, or None (none were stored)."""
+        path = self._path(image_id)
+        try:
+            with np.load(path) as data:
+                return data["scores"].astype(np.float32) if "scores" in data.files else None
+        except (OSError, ValueError) as exc:
+            raise DataError(
+                f"{path} is unreadable ({exc}); delete it and rerun the cam stage"
+            ) from exc
 
     def has(self, image_id: str) -> bool:
         """True if maps for ``image_id`` are stored."""

@@ -26,13 +26,15 @@ def multiscale_cams(
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     out_size: tuple[int, int] | None = None,
-) -> list[torch.Tensor]:
+    return_logits: bool = False,
+) -> list[torch.Tensor] | tuple[list[torch.Tensor], torch.Tensor]:
     """Summed multi-scale (and flipped) maps for images (B, 3, H, W).
 
     classes: one index list per image (e.g. the ground-truth classes), a list shared by every
     image, or None for all classes. Returns B float32 tensors (K_i, H', W') in [0, 1] with
     (H', W') = out_size (default (H, W)); each class map is divided by its max, and an all-zero
-    map stays zero.
+    map stays zero. With ``return_logits``, also the logits (B, C) of the first scale's
+    un-flipped images (IRN's scale 1.0), at no extra cost.
     """
     if images.dim() != 4:
         raise ConfigError(f"multiscale_cams needs images (B, 3, H, W), got {tuple(images.shape)}")
@@ -44,8 +46,12 @@ def multiscale_cams(
     if per_image and len(classes) != batch:
         raise ConfigError(f"got class lists for {len(classes)} images but the batch has {batch}")
     if classes is not None and all(len(c) == 0 for c in (classes if per_image else [classes])):
-        return [images.new_zeros(0, *out_size, dtype=torch.float32) for _ in range(batch)]
+        empty = [images.new_zeros(0, *out_size, dtype=torch.float32) for _ in range(batch)]
+        if not return_logits:
+            return empty
+        return empty, engine(images, classes=[[] for _ in range(batch)], return_logits=True)[1]
     total: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
     for scale in scales:
         size = (max(1, round(height * scale)), max(1, round(width * scale)))
         x = images if size == (height, width) else _resize(images, size)
@@ -53,7 +59,12 @@ def multiscale_cams(
         if flip:
             x = torch.cat([x, x.flip(-1)])
             call_classes = list(classes) * 2 if per_image else classes
-        maps = _padded(engine(x, classes=call_classes))  # (B or 2B, K, h, w)
+        if return_logits:
+            maps, scale_logits = engine(x, classes=call_classes, return_logits=True)
+            logits = scale_logits[:batch] if logits is None else logits
+        else:
+            maps = engine(x, classes=call_classes)
+        maps = _padded(maps)  # (B or 2B, K, h, w)
         if flip:
             maps = maps[:batch] + maps[batch:].flip(-1)
         maps = F.interpolate(maps, size=out_size, mode="bilinear", align_corners=False)
@@ -61,9 +72,9 @@ def multiscale_cams(
     assert total is not None
     peak = total.flatten(2).amax(-1)[..., None, None]
     total = torch.where(peak > 0, total / torch.where(peak > 0, peak, 1), 0).clamp_(0, 1)
-    if per_image:
-        return [total[b, : len(classes[b])] for b in range(batch)]
-    return list(total.unbind(0))
+    out = [total[b, : len(classes[b])] for b in range(batch)] if per_image else \
+        list(total.unbind(0))
+    return (out, logits) if return_logits else out
 
 
 def _is_flat(classes: Sequence) -> bool:

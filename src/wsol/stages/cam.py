@@ -63,12 +63,16 @@ class CamPredictor(pl.LightningModule):
         classes = self._classes_per_image(batch)
         stride = int(self.cam_cfg.store_stride)
         height, width = batch["image"].shape[-2:]  # the size fed: square, or the original
-        maps = multiscale_cams(self.engine, batch["image"], classes,
-                               scales=tuple(self.cam_cfg.scales), flip=bool(self.cam_cfg.flip),
-                               out_size=(max(1, height // stride), max(1, width // stride)))
-        return [{"image_id": image_id, "cams": m, "class_ids": c, "orig_size": tuple(orig)}
-                for image_id, m, c, orig in zip(batch["image_id"], maps, classes,
-                                                batch["orig_size"], strict=True)]
+        maps, logits = multiscale_cams(
+            self.engine, batch["image"], classes, scales=tuple(self.cam_cfg.scales),
+            flip=bool(self.cam_cfg.flip),
+            out_size=(max(1, height // stride), max(1, width // stride)), return_logits=True)
+        # multi-label classifier: each class's own sigmoid is its score (boxes.json "score")
+        probs = torch.sigmoid(logits.float()).cpu()
+        return [{"image_id": image_id, "cams": m, "class_ids": c, "orig_size": tuple(orig),
+                 "scores": p[c]}
+                for image_id, m, c, orig, p in zip(batch["image_id"], maps, classes,
+                                                   batch["orig_size"], probs, strict=True)]
 
 
 class CamStoreWriter(BasePredictionWriter):
@@ -83,7 +87,7 @@ class CamStoreWriter(BasePredictionWriter):
         for record in prediction:
             if not self.store.has(record["image_id"]):  # part of a batch a killed run wrote
                 self.store.write(record["image_id"], record["cams"].float().cpu(),
-                                 record["class_ids"], record["orig_size"])
+                                 record["class_ids"], record["orig_size"], record["scores"])
 
 
 class FixedBatches(Dataset):

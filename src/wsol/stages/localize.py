@@ -30,14 +30,18 @@ def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     ids = store.ids()
     for image_id in tqdm(ids, desc="localize", unit="img"):
         cams, class_ids = store.read(image_id)
-        for cam, class_id in zip(cams, class_ids.tolist(), strict=True):
+        # the classifier's probability when the store has it (maps made before: the map's peak)
+        scores = store.read_scores(image_id)
+        if scores is None:
+            scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []
+        for cam, class_id, score in zip(cams, class_ids.tolist(), scores, strict=True):
             x0, y0, x1, y1 = box_from_protocol(cam, cfg.eval.box_protocol,
                                                threshold=cfg.eval.box_threshold).tolist()
             results.append({"image_id": image_key(image_id),
                             "category_id": category_key(class_id),
                             "category": names[class_id],
                             "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
-                            "score": float(cam.max())})
+                            "score": round(float(score), 6)})
         seed = seed_from_cams(cams, class_ids, cfg.eval.bg_threshold)
         write_voc_mask(ctx.seeds_dir / f"{image_id}.png", seed)
     atomic_write_json(ctx.boxes_path, results)
