@@ -104,3 +104,23 @@ def test_logits_come_from_the_first_scale_unflipped():
         torch.testing.assert_close(logits, model(x))
     for with_logits, without in zip(maps, plain, strict=True):
         torch.testing.assert_close(with_logits, without)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_picker_chooses_from_the_same_forward(flip, monkeypatch):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=6).eval()
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        top2 = model(x).topk(2, dim=1).indices.tolist()
+    with GradCAM(model, "layer4") as cam:
+        expected = multiscale_cams(cam, x, top2, (1.0, 0.5), flip=flip)
+        forwards = []
+        real_forward = model.forward
+        monkeypatch.setattr(model, "forward", lambda t: forwards.append(1) or real_forward(t))
+        maps, logits = multiscale_cams(cam, x, lambda lg: lg.topk(2, dim=1).indices,
+                                       (1.0, 0.5), flip=flip, return_logits=True)
+    assert len(forwards) == 2  # one per scale: the picker costs no forward of its own
+    assert logits.topk(2, dim=1).indices.tolist() == top2
+    for ours, theirs in zip(maps, expected, strict=True):
+        torch.testing.assert_close(ours, theirs)

@@ -48,14 +48,17 @@ class CamPredictor(pl.LightningModule):
             self.engine.close()
             self.engine = None
 
-    def _classes_per_image(self, batch: dict) -> list[list[int]]:
+    def _classes_per_image(self, batch: dict):
+        """Per-image lists, or for top-k a picker applied to the CAM forward's own logits."""
         labels = batch["labels"]
         if self.cam_cfg.classes == "gt":
             return [torch.nonzero(row > 0).flatten().tolist() for row in labels]
         if self.cam_cfg.classes == "all":
             return [list(range(labels.shape[1]))] * labels.shape[0]
-        with torch.no_grad():
-            logits = self.net(batch["image"])
+        return self._topk
+
+    def _topk(self, logits: torch.Tensor) -> list[list[int]]:
+        """The ``cam.topk`` best classes per image, best first (LocAccuracy relies on it)."""
         k = min(int(self.cam_cfg.topk), logits.shape[1])
         return logits.topk(k, dim=1).indices.tolist()
 
@@ -67,6 +70,8 @@ class CamPredictor(pl.LightningModule):
             self.engine, batch["image"], classes, scales=tuple(self.cam_cfg.scales),
             flip=bool(self.cam_cfg.flip),
             out_size=(max(1, height // stride), max(1, width // stride)), return_logits=True)
+        if callable(classes):  # what the picker chose from these very logits
+            classes = self._topk(logits)
         # multi-label classifier: each class's own sigmoid is its score (boxes.json "score")
         probs = torch.sigmoid(logits.float()).cpu()
         return [{"image_id": image_id, "cams": m, "class_ids": c, "orig_size": tuple(orig),
