@@ -59,6 +59,10 @@ def test_recipe_runs_end_to_end(experiment, request, run_cli, tmp_path):
             cams, _, size = store.read_compact(image_id)
             width, height = truth.sizes[image_id]
             assert size == (height, width) and cams.shape[1:] == (height // 4, width // 4)
+    # what the literature keeps rather than refuses is counted in metrics.json
+    dropped = truth.extra.get("dropped", {}).get(split, [])
+    assert metrics["data/dropped_empty_images"] == len(dropped)
+    assert metrics["data/clipped_boxes"] == truth.extra.get("clipped", 0)
     annotated = [i for i in truth.splits[split] if truth.labels[i].any()]  # COCO drops empty
     assert metrics["eval/images"] == len(annotated)
     boxes = json.loads((run_dir / "boxes.json").read_text())

@@ -47,6 +47,9 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
             seed_seg.accumulate(_read_seed(seeds_dir, image_id), mask)
     metrics = suite.compute()
     metrics["eval/images"] = float(len(ids))
+    # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
+    metrics["data/clipped_boxes"] = float(getattr(images, "clipped_boxes", 0))
+    metrics["data/dropped_empty_images"] = float(getattr(images, "dropped_empty", 0))
     if seed_seg is not None:
         seed_result = seed_seg.compute()
         metrics["seeds/miou"] = round(float(seed_result["miou"]), 2)
