@@ -147,7 +147,10 @@ def test_scores_round_trip_and_are_optional(tmp_path):
     maps = np.ones((2, 4, 4), np.float32)
     store.write("with", maps, [3, 1], (8, 8), scores=[0.9, 0.25])
     store.write("without", maps, [3, 1], (8, 8))
-    np.testing.assert_array_equal(store.read_scores("with"), np.float32([0.9, 0.25]))
-    assert store.read_scores("without") is None
+    cams, ids, scores = store.read_scored("with")
+    np.testing.assert_array_equal(scores, np.float32([0.9, 0.25]))
+    np.testing.assert_array_equal(ids, [3, 1])
+    assert cams.shape == (2, 8, 8)  # upsampled to the image size, as read() does
+    assert store.read_scored("without")[2] is None
     with pytest.raises(ValueError, match="scores"):
         store.write("bad", maps, [3, 1], (8, 8), scores=[0.5])

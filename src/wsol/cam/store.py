@@ -127,19 +127,25 @@ class CamStore:
 
         Values are the written maps' (float16-rounded), not renormalised after upsampling.
         """
-        cams, ids, image_size = self.read_compact(image_id)
-        target = tuple(size) if size is not None else image_size
-        if cams.shape[0] and cams.shape[1:] != target:
-            up = F.interpolate(
-                torch.from_numpy(cams)[None], size=target, mode="bilinear", align_corners=False
-            )
-            cams = up[0].numpy()
-        elif not cams.shape[0]:
-            cams = np.zeros((0, *target), np.float32)
-        return cams, ids
+        cams, ids, image_size, _ = self._load(image_id)
+        return _upsampled(cams, size if size is not None else image_size), ids
+
+    def read_scored(
+        self, image_id: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """As :meth:`read` at image size, plus the classifier's scores (K,) stored with the maps
+        (None for maps written without them), from one read of the file."""
+        cams, ids, image_size, scores = self._load(image_id)
+        return _upsampled(cams, image_size), ids, scores
 
     def read_compact(self, image_id: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
         """(cams float32 (K, h, w) as stored, class_ids (K,), image_size (H, W))."""
+        return self._load(image_id)[:3]
+
+    def _load(
+        self, image_id: str
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray | None]:
+        """(cams (K, h, w) as stored, class_ids (K,), image_size (H, W), scores (K,) or None)."""
         path = self._path(image_id)
         if not path.exists():
             raise DataError(
@@ -150,22 +156,12 @@ class CamStore:
                 cams = data["cams"].astype(np.float32) * data["scale"][:, None, None]
                 ids = data["class_ids"].astype(np.int64)
                 image_size = tuple(int(v) for v in data["image_size"])
+                scores = data["scores"].astype(np.float32) if "scores" in data.files else None
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(
                 f"{path} is unreadable ({exc}); delete it and rerun the cam stage"
             ) from exc
-        return cams, ids, image_size
-
-    def read_scores(self, image_id: str) -> np.ndarray | None:
-        """The classifier's scores (K,) stored with the maps, or None (none were stored)."""
-        path = self._path(image_id)
-        try:
-            with np.load(path) as data:
-                return data["scores"].astype(np.float32) if "scores" in data.files else None
-        except (OSError, ValueError) as exc:
-            raise DataError(
-                f"{path} is unreadable ({exc}); delete it and rerun the cam stage"
-            ) from exc
+        return cams, ids, image_size, scores
 
     def has(self, image_id: str) -> bool:
         """True if maps for ``image_id`` are stored."""
@@ -187,6 +183,18 @@ class CamStore:
     def _path(self, image_id: str) -> Path:
         # Reversible and filesystem-safe: COCO/VOC ids are unchanged, "/" and friends are quoted.
         return self.directory / (urllib.parse.quote(str(image_id), safe="") + _SUFFIX)
+
+
+def _upsampled(cams: np.ndarray, target: tuple[int, int]) -> np.ndarray:
+    """Maps (K, h, w) resized bilinearly to ``target`` (H, W); (0, H, W) when K = 0."""
+    target = tuple(target)
+    if not cams.shape[0]:
+        return np.zeros((0, *target), np.float32)
+    if cams.shape[1:] == target:
+        return cams
+    up = F.interpolate(torch.from_numpy(cams)[None], size=target, mode="bilinear",
+                       align_corners=False)
+    return up[0].numpy()
 
 
 def _jsonable(value: Any) -> Any:

@@ -32,7 +32,7 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     names = class_names(cfg)
     images = dataset(cfg, cfg.data.cam_split)
     store = CamStore(ctx.cam_dir)
-    ids = scored_ids(images.ids, store, ctx.cam_dir)
+    ids = scored_ids(images.ids, store, store.directory)  # cam_dir re-resolves on each access
     suite = EvaluationSuite(cfg, len(names))
     seeds_dir = absolute_path(cfg.eval.seeds_dir) if cfg.eval.get("seeds_dir") else None
     seed_seg = LabelEvaluator(len(names) + 1) if seeds_dir else None

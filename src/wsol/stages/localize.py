@@ -29,9 +29,8 @@ def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     results = []
     ids = store.ids()
     for image_id in tqdm(ids, desc="localize", unit="img"):
-        cams, class_ids = store.read(image_id)
+        cams, class_ids, scores = store.read_scored(image_id)
         # the classifier's probability when the store has it (maps made before: the map's peak)
-        scores = store.read_scores(image_id)
         if scores is None:
             scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []
         for cam, class_id, score in zip(cams, class_ids.tolist(), scores, strict=True):
