@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from wsol.data.classes import COCO_CLASSES, resolve_class_names
-from wsol.data.records import ImageAnnotation, ImageRecord
+from wsol.data.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
 from wsol.data.voc_format import read_image
 from wsol.errors import DataError
 
@@ -116,7 +116,6 @@ class COCODataset:
         self._files: dict[str, str] = {}
         self.annotations: list[ImageAnnotation] = []
         self.dropped_empty = 0
-        rows = []
         for coco_id in sorted(coco.imgs):
             info = coco.imgs[coco_id]
             anns = coco.imgToAnns.get(coco_id, [])
@@ -137,10 +136,7 @@ class COCODataset:
             self.annotations.append(ImageAnnotation(
                 np.asarray(boxes, np.int64).reshape(-1, 4), np.asarray(labels, np.int64),
                 np.asarray(crowd, bool), (width, height)))
-            rows.append(labels)
-        self.labels = np.zeros((len(self.ids), len(self.class_names)), np.float32)
-        for row, labels in zip(self.labels, rows, strict=True):
-            row[labels] = 1.0  # float32 (N,C) multi-hot
+        self.labels = multi_hot(self.annotations, len(self.class_names))  # float32 (N,C)
         if self.dropped_empty:
             log.info("COCO %s: dropped %d of %d images without annotations (no image-level "
                      "label)", self.split, self.dropped_empty, len(coco.imgs))
@@ -189,19 +185,14 @@ class COCODataset:
         return out
 
     def __getitem__(self, index: int) -> ImageRecord:
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        index %= len(self)
+        index = checked_index(index, len(self))
         image_id = self.ids[index]
         image, mask = self.image(index), self.mask(index)
         if mask.shape != image.shape[:2]:
             raise DataError(f"Image {self.image_path(image_id)} is {image.shape[1]}x"
                             f"{image.shape[0]} but {self.annotation_file} says "
                             f"{mask.shape[1]}x{mask.shape[0]}; the image or the file is wrong.")
-        ann = self.annotations[index]
-        return ImageRecord(image_id=image_id, image=image, labels=self.labels[index].copy(),
-                           boxes=ann.boxes.copy(), box_labels=ann.box_labels.copy(),
-                           difficult=ann.difficult.copy(), mask=mask)
+        return record_at(self, index, image, mask)
 
 
 def _load_coco(path: Path):

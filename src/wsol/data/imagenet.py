@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wsol.data.records import ImageAnnotation, ImageRecord
+from wsol.data.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
 from wsol.data.voc_format import read_image
 from wsol.errors import DataError
 
@@ -112,9 +112,8 @@ class ImageNetDataset:
         if self.clipped_boxes:
             log.warning("ImageNet %s: clipped %d box(es) reaching outside their image to the "
                         "image bounds", split, self.clipped_boxes)
-        self.labels = np.zeros((len(self.ids), len(self.class_names)), np.float32)
-        for row, ann in zip(self.labels, self.annotations, strict=True):
-            row[ann.box_labels] = 1.0  # float32 (N,C); one class per image in ILSVRC
+        # float32 (N,C); one class per image in ILSVRC
+        self.labels = multi_hot(self.annotations, len(self.class_names))
         if check_files:
             missing = [i for i in self.ids if not os.path.exists(self.image_path(i))]
             if missing:
@@ -197,14 +196,8 @@ class ImageNetDataset:
         return None
 
     def __getitem__(self, index: int) -> ImageRecord:
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        index %= len(self)
-        ann = self.annotations[index]
-        return ImageRecord(image_id=self.ids[index], image=self.image(index),
-                           labels=self.labels[index].copy(), boxes=ann.boxes.copy(),
-                           box_labels=ann.box_labels.copy(), difficult=ann.difficult.copy(),
-                           mask=None)
+        index = checked_index(index, len(self))
+        return record_at(self, index, self.image(index), None)
 
 
 def _number(text: str | None, path: Path, key: str, default: int | None = None) -> int:

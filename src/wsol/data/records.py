@@ -65,3 +65,30 @@ class LabelledImages(Protocol):
         ...
 
     def __getitem__(self, index: int) -> ImageRecord: ...
+
+
+def multi_hot(annotations: list[ImageAnnotation], num_classes: int) -> np.ndarray:
+    """Image-level labels float32 (N, C): 1 for every class with a box in the image (all of
+    them, VOC's difficult and COCO's crowd included, as the WSSS literature labels images)."""
+    labels = np.zeros((len(annotations), num_classes), np.float32)
+    for row, ann in zip(labels, annotations, strict=True):
+        row[ann.box_labels] = 1.0
+    return labels
+
+
+def checked_index(index: int, length: int) -> int:
+    """``index`` into ``range(length)``, negatives counting from the end; IndexError else."""
+    if not -length <= index < length:
+        raise IndexError(index)
+    return index % length
+
+
+def record_at(images: LabelledImages, index: int, image: np.ndarray,
+              mask: np.ndarray | None) -> ImageRecord:
+    """The :class:`ImageRecord` of item ``index`` from its decoded image and mask,
+    with copies of its labels and annotation (callers may edit a record freely)."""
+    ann = images.annotations[index]
+    return ImageRecord(image_id=images.ids[index], image=image,
+                       labels=images.labels[index].copy(), boxes=ann.boxes.copy(),
+                       box_labels=ann.box_labels.copy(), difficult=ann.difficult.copy(),
+                       mask=mask)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from wsol.data.classes import VOC_CLASSES, resolve_class_names
-from wsol.data.records import ImageAnnotation, ImageRecord
+from wsol.data.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
 from wsol.data.roots import root_hint
 from wsol.data.voc_format import (  # noqa: F401  (re-exported: the documented home of these)
     VOC_PALETTE,
@@ -66,10 +66,7 @@ class VOCDataset:
         if self.clipped_boxes:
             log.warning("%d box(es) reaching past their image were clipped to it, e.g. in %s",
                         self.clipped_boxes, self.clipped_example)
-        labels = np.zeros((len(self.ids), len(self.class_names)), np.float32)
-        for row, ann in zip(labels, self.annotations, strict=True):
-            row[ann.box_labels] = 1.0
-        self.labels = labels  # float32 (N,C) multi-hot
+        self.labels = multi_hot(self.annotations, len(self.class_names))  # float32 (N,C)
         if require_masks:
             absent = [i for i in self.ids if not self.mask_path(i).exists()]
             if absent:
@@ -118,19 +115,14 @@ class VOCDataset:
         return read_voc_mask(path)
 
     def __getitem__(self, index: int) -> VOCRecord:
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        index %= len(self)
+        index = checked_index(index, len(self))
         image_id = self.ids[index]
         image, mask = self.image(index), self.mask(index)
         if mask is not None and mask.shape != image.shape[:2]:
             raise DataError(f"Mask {self.mask_path(image_id)} is {mask.shape[1]}x{mask.shape[0]} "
                             f"but image {self.image_path(image_id)} is "
                             f"{image.shape[1]}x{image.shape[0]}; they must match.")
-        ann = self.annotations[index]
-        return VOCRecord(image_id=image_id, image=image, labels=self.labels[index].copy(),
-                         boxes=ann.boxes.copy(), box_labels=ann.box_labels.copy(),
-                         difficult=ann.difficult.copy(), mask=mask)
+        return record_at(self, index, image, mask)
 
 
 def _check_root(root: Path) -> None:
