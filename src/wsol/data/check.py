@@ -17,7 +17,6 @@ from pathlib import Path
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from wsol.data.classes import resolve_class_names
 from wsol.errors import WsolError
 
 README = "data/README.md"
@@ -71,12 +70,10 @@ def _check_root(cfg: DictConfig, root: Path, findings: list[Finding]) -> bool:
 
 
 def _class_names(cfg: DictConfig, root: Path, findings: list[Finding]):
-    try:
-        if isinstance(cfg.data.classes, str) and cfg.data.classes.lower() == "imagenet":
-            from wsol.data.imagenet import imagenet_class_names
+    from wsol.stages.context import class_names  # given the root: generates nothing
 
-            return imagenet_class_names(root)
-        return resolve_class_names(cfg.data.classes)
+    try:
+        return class_names(cfg, root)
     except WsolError as err:
         findings.append(Finding("classes", False, str(err), "see the message"))
         return None

@@ -85,14 +85,19 @@ def absolute_path(path: str | Path) -> Path:
         return Path(path).resolve()
 
 
-def class_names(cfg: DictConfig) -> tuple[str, ...]:
+def class_names(cfg: DictConfig, root: Path | None = None) -> tuple[str, ...]:
     """The configured class list (``data.classes``: ``voc``, ``coco``, ``shapes``, ``imagenet``
-    (the wnids of the tree's LOC_synset_mapping.txt, in torchvision's order) or a list)."""
-    if cfg.data.classes == "imagenet":
+    (the wnids of the tree's LOC_synset_mapping.txt, in torchvision's order) or a list).
+
+    root: the dataset root when the caller has it (default :func:`data_root`, which may
+    generate the demo); only ``imagenet`` reads it.
+    """
+    spec = cfg.data.classes
+    if isinstance(spec, str) and spec.strip().lower() == "imagenet":
         from wsol.data.imagenet import imagenet_class_names
 
-        return imagenet_class_names(data_root(cfg))
-    return resolve_class_names(cfg.data.classes)
+        return imagenet_class_names(root if root is not None else data_root(cfg))
+    return resolve_class_names(spec)
 
 
 def data_root(cfg: DictConfig) -> Path:
