@@ -20,7 +20,7 @@ from wsol.io.atomic import atomic_write_json
 from wsol.stages.context import RunContext, data_root, require_model_inputs
 from wsol.stages.distributed import (
     barrier,
-    global_rank,
+    is_global_zero,
     ranks_started_externally,
     requested_processes,
 )
@@ -74,21 +74,21 @@ def run(cfg: DictConfig) -> dict[str, float]:
     ctx = RunContext.from_config(cfg)  # run dir, cam.store_dir, paths.cache_dir
     require_writable_dir(ctx.run_dir)
     check_inputs(cfg, ctx)
-    if global_rank() == 0:
+    if is_global_zero():
         atomic_write_json(ctx.run_dir / "run_info.json", run_info(cfg))
     metrics = _read_metrics(ctx.metrics_path)
     for name in cfg.stages:
         distributed = name in DISTRIBUTED_STAGES
-        if not distributed and global_rank() != 0:
+        if not distributed and not is_global_zero():
             continue
         log.info("stage %s -> %s", name, ctx.run_dir)
         result = _load_stage(name)(cfg, ctx)
         if distributed:
             barrier()  # every rank's files are on disk before anyone reads them
-        if global_rank() == 0:
+        if is_global_zero():
             metrics.update(result)
             atomic_write_json(ctx.metrics_path, metrics)
-    if global_rank() != 0:
+    if not is_global_zero():
         return {}
     print_summary(metrics, ctx)
     return metrics

@@ -153,7 +153,7 @@ def _fake_stages(monkeypatch, calls: list[str]) -> None:
 def test_only_rank0_runs_the_reading_stages_and_writes_run_files(monkeypatch, tmp_path, rank):
     calls: list[str] = []
     _fake_stages(monkeypatch, calls)
-    monkeypatch.setattr(pipeline, "global_rank", lambda: rank)
+    monkeypatch.setattr(pipeline, "is_global_zero", lambda: rank == 0)
     run_dir = tmp_path / "run"
     cfg = compose_run(tmp_path, "stages=[train,cam,localize,evaluate]", f"paths.run_dir={run_dir}",
                       f"model.checkpoint={tmp_path / 'absent.pt'}", "data.generate=null",
