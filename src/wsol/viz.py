@@ -62,7 +62,7 @@ def save_example_grid(
     fig.suptitle("Grad-CAM per ground-truth class (green: GT box, yellow dashed: predicted)",
                  fontsize=8)
     fig.tight_layout()
-    atomic_write_with(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    atomic_write_with(Path(path), lambda handle: fig.savefig(handle, format="png", dpi=110))
     plt.close(fig)
 
 

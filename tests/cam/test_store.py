@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from wsol.cam import CamStore, store_files
 from wsol.cam import store as store_module
 from wsol.errors import ConfigError, DataError, WsolError
+from wsol.io import atomic
 
 
 def test_round_trip_compact_and_upsampled(tmp_path):
@@ -86,7 +87,7 @@ def test_unwritable_store_names_the_fix(tmp_path, monkeypatch):
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(store_files.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
     with pytest.raises(WsolError, match="make it writable") as err:
         CamStore(tmp_path / "s", settings={"method": "gradcam"})
     assert str(tmp_path / "s") in str(err.value) and "EROFS" in str(err.value)

@@ -13,15 +13,13 @@ import contextlib
 import os
 import re
 import socket
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from wsol.io.atomic import FILE_MODE
+from wsol.io.atomic import TMP_SUFFIX, atomic_write_with
 
-TMP_SUFFIX = ".tmp"
 STALE_AFTER_S = 24 * 3600
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"
 _OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
@@ -33,27 +31,14 @@ def is_temp(name: str) -> bool:
 
 
 def atomic_write(path: Path, payload: bytes | Callable[[BinaryIO], None]) -> None:
-    """Write ``payload`` (bytes, or a function writing to a binary file) to ``path`` atomically.
+    """Write ``payload`` (bytes, or a function writing to a binary file) to ``path`` atomically
+    and durably, under a temporary name that says who writes it.
 
     On any failure (a full disk included) the temporary file is removed and the old ``path``,
     if any, is left intact; the error propagates.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_HOST}-{os.getpid()}.",
-                               suffix=TMP_SUFFIX)
-    try:
-        os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 would hide the maps from collaborators
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(payload, bytes):
-                f.write(payload)
-            else:
-                payload(f)
-            f.flush()
-            os.fsync(f.fileno())  # the rename must never expose a file whose data is not down
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write = payload if callable(payload) else (lambda handle: handle.write(payload))
+    atomic_write_with(path, write, prefix=f".{path.name}.{_HOST}-{os.getpid()}.", durable=True)
 
 
 def _writer_alive(host: str, pid: int) -> bool:

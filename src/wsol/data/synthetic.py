@@ -20,9 +20,9 @@ from wsol.data.classes import SHAPE_CLASSES
 from wsol.data.coco_writer import CocoInstancesWriter, encode_instance
 from wsol.data.scene import render_sample
 from wsol.data.scene_style import get_style
-from wsol.data.voc_format import atomic_write_bytes, encode_voc_mask, voc_xml_string
+from wsol.data.voc_format import encode_voc_mask, voc_xml_string
 from wsol.errors import ConfigError, DataError
-from wsol.io.atomic import atomic_write_json, atomic_write_text
+from wsol.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 GENERATOR_VERSION = 2  # bump when the drawing changes, so old trees are regenerated
 DEFAULT_PARAMS = {"num_images": 3000, "image_size": 64, "val_fraction": 0.2, "seed": 0,

@@ -7,7 +7,6 @@ inclusive. Segmentation PNGs hold class indices (0 background, k+1 class k, 255 
 from __future__ import annotations
 
 import io
-import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from wsol.errors import DataError
-from wsol.io.atomic import atomic_write_with
+from wsol.io.atomic import atomic_write_bytes
 
 
 def voc_palette() -> np.ndarray:
@@ -35,24 +34,6 @@ def voc_palette() -> np.ndarray:
 
 
 VOC_PALETTE = voc_palette()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file beside it and a rename.
-
-    Lighter than :func:`wsol.io.atomic.atomic_write_with` (no mkstemp, no mkdir): the
-    generator writes thousands of small files into folders it has made already; the
-    temporary name carries the process id, so parallel writers do not collide.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -259,4 +240,4 @@ def encode_voc_mask(mask: np.ndarray) -> bytes:
 
 def write_voc_mask(path: Path, mask: np.ndarray) -> None:
     """Write a uint8 (H,W) class-index map as a VOC palette PNG, atomically."""
-    atomic_write_with(Path(path), lambda tmp: tmp.write_bytes(encode_voc_mask(mask)))
+    atomic_write_bytes(Path(path), encode_voc_mask(mask))

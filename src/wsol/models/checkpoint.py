@@ -29,7 +29,7 @@ def save_classifier(path: Path, net: nn.Module, meta: dict) -> None:
         raise ValueError(f"classifier metadata lacks {missing}")
     payload = {"format": "wsol-classifier-v1", **meta,
                "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
-    atomic_write_with(Path(path), lambda tmp: torch.save(payload, tmp))
+    atomic_write_with(Path(path), lambda handle: torch.save(payload, handle))
 
 
 def require_checkpoint(path: Path) -> Path:

@@ -72,5 +72,5 @@ def _plot_curves(path: Path, rows: list[tuple[str, float, float]]) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    atomic_write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    atomic_write_with(path, lambda handle: fig.savefig(handle, format="png", dpi=110))
     plt.close(fig)
