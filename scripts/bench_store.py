@@ -97,11 +97,11 @@ def evaluate_peaks(num_val: int, base: Path) -> tuple[int, int, float]:
     from hydra import compose, initialize_config_dir
     from scipy.ndimage import gaussian_filter
 
-    from wsol.data.classes import SHAPE_CLASSES
-    from wsol.data.synthetic import ensure_demo_dataset
-    from wsol.data.voc import VOCDataset
-    from wsol.stages.context import RunContext
-    from wsol.stages.evaluate import evaluate_stage
+    from wsol.app.context import RunContext
+    from wsol.app.stages.evaluate import evaluate_stage
+    from wsol.datasets.classes import SHAPE_CLASSES
+    from wsol.datasets.voc import VOCDataset
+    from wsol.demo.synthetic import ensure_demo_dataset
 
     root = ensure_demo_dataset(base / "data" / "demo" / "VOCshapes", progress=False,
                                num_images=2 * num_val, val_fraction=0.5, image_size=64)

@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     except (HydraException, OmegaConfBaseException) as err:
         print(f"check_data: cannot compose the config: {err}", file=sys.stderr)
         return 2
-    from wsol.data.check import check_run, print_findings
+    from wsol.app.preflight import check_run, print_findings
 
     findings = check_run(cfg, decode=decode)
     print_findings(findings, title=f"wsol data check: {' '.join(overrides) or 'demo'}")

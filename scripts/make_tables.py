@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wsol.app.stages.report import DEMO_KEYS
 from wsol.io.atomic import atomic_write_text
 from wsol.report import build_table, find_runs, render_csv, render_markdown
-from wsol.stages.report import DEMO_KEYS
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ log = logging.getLogger("wsol")
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="run")
 def main(cfg: DictConfig) -> float | None:
-    from wsol.pipeline import run
+    from wsol.app.pipeline import run
 
     try:
         metrics = run(cfg)

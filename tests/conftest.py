@@ -8,12 +8,14 @@ copy one (``shutil.copytree``) to break it.
 from __future__ import annotations
 
 import pytest
-from format_trees import (
+from helpers.format_trees import (
     write_coco_tree,
     write_imagenet_val_tree,
     write_voc2007_tree,
     write_voc2012_tree,
 )
+
+from wsol.demo.synthetic import generate_demo_dataset
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +51,17 @@ def imagenet_tree(tmp_path_factory):
     """ILSVRC/ CLS-LOC val (12 images over 5 synsets)."""
     root = tmp_path_factory.mktemp("imagenet") / "ILSVRC"
     return root, write_imagenet_val_tree(root)
+
+TINY_DEMO = {"num_images": 20, "image_size": 64, "val_fraction": 0.25, "seed": 3}
+
+
+@pytest.fixture(scope="session")
+def tiny_params() -> dict:
+    return dict(TINY_DEMO)
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """A generated demo tree of 20 images (15 train, 5 val)."""
+    return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "VOCshapes", progress=False,
+                                 **TINY_DEMO)

@@ -69,7 +69,7 @@ def save_example_grid(
 def save_example_figures(ctx, cfg, store, images, class_names: Sequence[str]) -> Path | None:
     """Figure of the first ``eval.num_figures`` scored images into ``figures/examples.png``.
 
-    images: the scored split (:class:`~wsol.data.records.LabelledImages`).
+    images: the scored split (:class:`~wsol.datasets.records.LabelledImages`).
     """
     from wsol.localize import box_from_protocol
 

@@ -16,6 +16,22 @@ def _vgg(classes: int = 5) -> nn.Module:
     return torchvision.models.vgg11(weights=None, num_classes=classes).eval()
 
 
+def _float64_gradcam(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM (B, C, h, w) by a float64 per-class autograd loop on a copy of ``model``."""
+    import copy
+
+    net = copy.deepcopy(model).double()
+    store = {}
+    hook = net.get_submodule(layer).register_forward_hook(lambda m, i, o: store.update(a=o))
+    logits = net(x.double())
+    hook.remove()
+    maps = []
+    for c in range(logits.shape[1]):
+        (grad,) = torch.autograd.grad(logits[:, c].sum(), store["a"], retain_graph=True)
+        maps.append(torch.relu((grad.mean((2, 3), keepdim=True) * store["a"]).sum(1)))
+    return torch.stack(maps, 1).float()
+
+
 # 64 px: features.19 is 4x4, max-pooled to 2x2, adaptive-avg-pooled up to 7x7 (replication);
 # 96 px: 6x6 -> 3x3 -> 7x7 (uneven windows); 256 px: 16x16 -> 8x8 -> 7x7 (overlapping windows)
 @pytest.mark.parametrize("size", [64, 96, 256])
@@ -24,16 +40,23 @@ def test_closed_form_equals_the_batched_backward(size, monkeypatch):
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(size))
     with GradCAM(model, "features.19", closed_form=False) as slow:
         reference = slow(x)
+    truth = _float64_gradcam(model, "features.19", x)
     monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: pytest.fail("backward called"))
     with GradCAM(model, "features.19") as fast:
         ours = fast(x)
         assert fast.uses_closed_form
+    # Both float32 paths are compared with a float64 per-class autograd loop (the truth).
     # Relative to each map's peak, but a map whose ReLU(Σ α A) nearly cancels (a peak 1e-3 of
     # the image's largest, seen at 96 px) is ill-conditioned in float32 whichever way α is
-    # summed: there the image's largest map sets the scale (1e-2 of it).
-    peak = reference.flatten(2).amax(-1)
+    # summed: there the image's largest map sets the scale (1e-2 of it). Measured on two CPUs,
+    # the two float32 paths differ from the truth by up to 6e-5 of that scale and from each
+    # other by 1e-5, so the closed form must be as accurate as autograd, not equal to it.
+    peak = truth.flatten(2).amax(-1)
     scale = torch.maximum(peak, 1e-2 * peak.amax(1, keepdim=True))[..., None, None]
-    assert ((ours - reference).abs() / scale).max() < 1e-5
+    ours_err = ((ours - truth).abs() / scale).max()
+    autograd_err = ((reference - truth).abs() / scale).max()
+    assert ours_err <= 2 * autograd_err + 1e-5
+    assert ((ours - reference).abs() / scale).max() < 1e-4
     assert reference.amax() > 0  # the comparison is not between two zero tensors
 
 

@@ -18,12 +18,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from scipy.ndimage import gaussian_filter
 
+from wsol.app.context import RunContext
+from wsol.app.stages.evaluate import evaluate_stage
 from wsol.cam import CamStore
-from wsol.data.classes import SHAPE_CLASSES
-from wsol.data.synthetic import ensure_demo_dataset
-from wsol.data.voc import VOCDataset
-from wsol.stages.context import RunContext
-from wsol.stages.evaluate import evaluate_stage
+from wsol.datasets.classes import SHAPE_CLASSES
+from wsol.datasets.voc import VOCDataset
+from wsol.demo.synthetic import ensure_demo_dataset
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 N = 40

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsol.data.voc_format import voc_xml_string, write_voc_mask
+from wsol.datasets.voc_format import voc_xml_string, write_voc_mask
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (40, 30)  # (W, H) of every image in the tree

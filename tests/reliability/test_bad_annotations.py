@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from wsol.cam import CamStore, GradCAM, multiscale_cams
-from wsol.data.classes import VOC_CLASSES
-from wsol.data.voc import VOCDataset
-from wsol.data.voc_format import read_voc_xml, voc_xml_string
+from wsol.datasets.classes import VOC_CLASSES
+from wsol.datasets.voc import VOCDataset
+from wsol.datasets.voc_format import read_voc_xml, voc_xml_string
 from wsol.errors import DataError
 from wsol.localize import seed_from_cams
 from wsol.metrics import SegEvaluator
@@ -65,7 +65,7 @@ def test_box_reaching_past_the_image_is_clipped_and_counted(voc, caplog):
     assert raw.tolist() == [[-3, 2, 45, 29], [5, 5, 10, 10]]
     clipped, *_ = read_voc_xml(voc / "Annotations" / "a.xml", VOC_CLASSES)
     assert clipped.tolist() == [[0, 2, 39, 29], [5, 5, 10, 10]]
-    with caplog.at_level(logging.WARNING, logger="wsol.data.voc"):
+    with caplog.at_level(logging.WARNING, logger="wsol.datasets.voc"):
         ds = VOCDataset(voc, "train")
     assert ds.clipped_boxes == 1
     assert ds[0].boxes.tolist() == [[0, 2, 39, 29], [5, 5, 10, 10]]

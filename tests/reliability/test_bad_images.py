@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wsol.data.voc import VOCDataset
-from wsol.data.voc_format import read_image, read_voc_mask
+from wsol.datasets.voc import VOCDataset
+from wsol.datasets.voc_format import read_image, read_voc_mask
 from wsol.errors import DataError
 
 RNG = np.random.default_rng(7)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wsol.data.roots import near_match
-from wsol.data.voc import VOCDataset
+from wsol.datasets.roots import near_match
+from wsol.datasets.voc import VOCDataset
 from wsol.errors import DataError
 
 

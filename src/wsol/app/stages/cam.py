@@ -1,0 +1,179 @@
+"""CAM stage: class activation maps for the configured classes of every image, into the CAM store.
+
+Runs under ``trainer.predict`` (so DDP ranks each write their own images) with
+``inference_mode=False``; the engine turns gradients on for its head-only backward.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader, Dataset
+
+from wsol.app.cam_cache import cam_location, write_cam_record
+from wsol.app.context import RunContext, cam_classifier, dataset
+from wsol.app.distributed import RankShard
+from wsol.cam import CamStore, GradCAM, multiscale_cams
+from wsol.errors import ConfigError
+from wsol.training.datamodule import CamDataset
+
+log = logging.getLogger(__name__)
+CLASS_CHOICES = ("gt", "topk", "all")
+
+
+class CamPredictor(pl.LightningModule):
+    """Wraps a classifier and the CAM engine; ``predict_step`` returns one record per image."""
+
+    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: DictConfig) -> None:
+        super().__init__()
+        if cam_cfg.classes not in CLASS_CHOICES:
+            raise ConfigError(f"cam.classes={cam_cfg.classes!r}: choose one of {CLASS_CHOICES}.")
+        self.net = net
+        self.target_layer = target_layer
+        self.cam_cfg = cam_cfg
+        self.engine: GradCAM | None = None
+
+    def on_predict_start(self) -> None:
+        self.net.eval()
+        self.engine = GradCAM(self.net, self.target_layer, method=self.cam_cfg.method,
+                              precision=self.cam_cfg.precision,
+                              channels_last=self.cam_cfg.channels_last)
+
+    def on_predict_end(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def _classes_per_image(self, batch: dict):
+        """Per-image lists, or for top-k a picker applied to the CAM forward's own logits."""
+        labels = batch["labels"]
+        if self.cam_cfg.classes == "gt":
+            return [torch.nonzero(row > 0).flatten().tolist() for row in labels]
+        if self.cam_cfg.classes == "all":
+            return [list(range(labels.shape[1]))] * labels.shape[0]
+        return self._topk
+
+    def _topk(self, logits: torch.Tensor) -> list[list[int]]:
+        """The ``cam.topk`` best classes per image, best first (LocAccuracy relies on it)."""
+        k = min(int(self.cam_cfg.topk), logits.shape[1])
+        return logits.topk(k, dim=1).indices.tolist()
+
+    def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        classes = self._classes_per_image(batch)
+        stride = int(self.cam_cfg.store_stride)
+        height, width = batch["image"].shape[-2:]  # the size fed: square, or the original
+        maps, logits = multiscale_cams(
+            self.engine, batch["image"], classes, scales=tuple(self.cam_cfg.scales),
+            flip=bool(self.cam_cfg.flip),
+            out_size=(max(1, height // stride), max(1, width // stride)), return_logits=True)
+        if callable(classes):  # what the picker chose from these very logits
+            classes = self._topk(logits)
+        # multi-label classifier: each class's own sigmoid is its score (boxes.json "score")
+        probs = torch.sigmoid(logits.float()).cpu()
+        return [{"image_id": image_id, "cams": m, "class_ids": c, "orig_size": tuple(orig),
+                 "scores": p[c]}
+                for image_id, m, c, orig, p in zip(batch["image_id"], maps, classes,
+                                                   batch["orig_size"], probs, strict=True)]
+
+
+class CamStoreWriter(BasePredictionWriter):
+    """Writes each batch's maps to the store as soon as they exist (a killed run keeps them)."""
+
+    def __init__(self, store: CamStore) -> None:
+        super().__init__(write_interval="batch")
+        self.store = store
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch,
+                           batch_idx, dataloader_idx=0) -> None:
+        for record in prediction:
+            if not self.store.has(record["image_id"]):  # part of a batch a killed run wrote
+                self.store.write(record["image_id"], record["cams"].float().cpu(),
+                                 record["class_ids"], record["orig_size"], record["scores"])
+
+
+class FixedBatches(Dataset):
+    """Pre-composed batches: item j is ``collate([images[i] for i in batches[j]])``.
+
+    Batches are cut from the whole split (``batch_size`` consecutive images) and only those
+    with a missing image are run, so a resumed run computes every image in the same batch as an
+    uninterrupted one (padding and kernels depend on the batch) and the maps match bit for bit.
+    """
+
+    def __init__(self, images: CamDataset, batches: list[list[int]]) -> None:
+        self.images = images
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int) -> dict:
+        return CamDataset.collate([self.images[i] for i in self.batches[index]])
+
+
+def _only(items: list[dict]) -> dict:
+    # batch_size=1 over pre-collated batches: a plain sampler Lightning can shard across ranks
+    return items[0]
+
+
+IMAGE_SIZES = ("square", "original")
+
+
+def cam_input_size(cfg: DictConfig) -> int | None:
+    """``data.input_size`` for ``cam.image_size=square``; None (original size) for
+    ``original``, IRN's protocol: maps at each image's own resolution and aspect."""
+    mode = cfg.cam.get("image_size", "square")
+    if mode not in IMAGE_SIZES:
+        raise ConfigError(f"cam.image_size={mode!r}: choose one of {IMAGE_SIZES}.")
+    return None if mode == "original" else int(cfg.data.input_size)
+
+
+def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
+    """Index batches of ``batch_size`` over ``ids`` that hold at least one unstored image."""
+    done = set(store.ids())
+    starts = range(0, len(ids), max(1, int(batch_size)))
+    batches = [list(range(s, min(s + int(batch_size), len(ids)))) for s in starts]
+    return [b for b in batches if any(ids[i] not in done for i in b)]
+
+
+def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
+    """Make CAMs for ``cfg.data.cam_split`` into the keyed store (or ``cam.store_dir``).
+
+    Images already stored are kept, so rerunning a killed run resumes it; the store path and
+    key go to ``<run_dir>/cam_store.json`` for the later stages.
+    """
+    net, target_layer = cam_classifier(cfg, ctx)
+    images = dataset(cfg, cfg.data.cam_split)
+    location = cam_location(cfg, ctx, images)
+    store = CamStore(location.path, location.inputs, key=location.key,
+                     expected_images=len(images))
+    write_cam_record(cfg, ctx, location)
+    todo = pending_batches(list(images.ids), store, cfg.cam.batch_size)
+    if not todo:
+        log.info("all %d images already have CAMs in %s", len(images), store.directory)
+        return {"cam/images": float(len(images))}
+    log.info("CAM store %s: %d of %d images to compute", store.directory,
+             sum(len(b) for b in todo), len(images))
+    loader = DataLoader(FixedBatches(CamDataset(images, cam_input_size(cfg)), todo),
+                        batch_size=1, sampler=RankShard(len(todo)),
+                        num_workers=cfg.data.num_workers, collate_fn=_only)
+    # Under DDP every rank lists ``todo`` before any rank writes (nothing writes maps between
+    # the previous barrier and predict's setup barrier), so all ranks shard the same list;
+    # RankShard gives each rank its own batches, never padded or repeated (a rank may get none).
+    trainer = pl.Trainer(
+        accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
+        strategy=cfg.trainer.get("strategy", "auto"), num_nodes=cfg.trainer.get("num_nodes", 1),
+        use_distributed_sampler=False, logger=False, inference_mode=False,
+        callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
+        default_root_dir=str(ctx.run_dir),
+    )
+    predictor = CamPredictor(net, target_layer, cfg.cam)
+    predictor.allow_zero_length_dataloader_with_multiple_devices = True  # see RankShard
+    trainer.predict(predictor, loader, return_predictions=False)
+    log.info("cam rank %d/%d: computed %d of %d pending batches", trainer.global_rank,
+             trainer.world_size, len(loader.sampler), len(todo))
+    trainer.strategy.barrier("wsol_cams_written")  # every rank's maps are on disk
+    return {"cam/images": float(len(images))}

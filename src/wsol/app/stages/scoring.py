@@ -1,0 +1,165 @@
+"""All evaluators of the evaluate stage, fed one image at a time (memory does not grow with N).
+
+Localization is scored per (image, ground-truth class) pair: the class's map against the boxes
+of that class (for single-object datasets this is the usual per-image protocol). Ranked
+top-k maps (``cam.classes=topk``) also give the Grad-CAM paper's top-1 / top-5 localization
+error; CorLoc (VOC07) uses the protocol box of each class present, against its non-difficult
+boxes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from omegaconf import DictConfig
+
+from wsol.datasets.records import ImageAnnotation
+from wsol.errors import DataError
+from wsol.localize import box_from_protocol, check_thresholds, normalize_scoremap, threshold_grid
+from wsol.metrics import (
+    BoxEvaluator,
+    CorLoc,
+    LocAccuracy,
+    PxAPEvaluator,
+    SegEvaluator,
+    box_iou,
+    center_baseline_map,
+)
+
+
+def sweep_grid(explicit, step: float, key: str, must_include: float | None = None,
+               must_include_key: str | None = None) -> np.ndarray:
+    """The thresholds of one sweep: ``explicit`` (a list) if set, else ``arange(0, 1, step)``
+    as wsolevaluation builds it; ``must_include`` (the single-threshold setting, config key
+    ``must_include_key``) is added."""
+    grid = check_thresholds(list(explicit), key) if explicit is not None else \
+        threshold_grid(step, key=key.replace("thresholds", "threshold_step"))
+    if must_include is not None and not np.isclose(grid, must_include).any():
+        extra = check_thresholds([must_include], must_include_key or key)
+        grid = np.sort(np.append(grid, extra))
+    return grid
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """Validate every ``eval.*`` threshold, step and box protocol (ConfigError naming the key),
+    so a bad value stops a run before training or CAMs rather than after them."""
+    ev = cfg.eval
+    sweep_grid(ev.get("cam_thresholds"), ev.cam_threshold_step, "eval.cam_thresholds")
+    sweep_grid(ev.get("bg_thresholds"), ev.bg_threshold_step, "eval.bg_thresholds",
+               must_include=ev.bg_threshold, must_include_key="eval.bg_threshold")
+    box_from_protocol(np.zeros((2, 2), np.float32), ev.box_protocol, threshold=ev.box_threshold)
+
+
+def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
+    """Binary GT for one class: 1 on the class, 0 elsewhere, 255 where the GT says ignore."""
+    out = (mask == class_id + 1).astype(np.uint8)
+    out[mask == 255] = 255
+    return out
+
+
+class EvaluationSuite:
+    """Streams (maps, annotation, mask) per image into every evaluator the config asks for."""
+
+    def __init__(self, cfg: DictConfig, num_classes: int) -> None:
+        ev = cfg.eval
+        self.cfg = cfg
+        self.cam_grid = sweep_grid(ev.get("cam_thresholds"), ev.cam_threshold_step,
+                                   "eval.cam_thresholds")
+        self.bg_grid = sweep_grid(ev.get("bg_thresholds"), ev.bg_threshold_step,
+                                  "eval.bg_thresholds", must_include=ev.bg_threshold,
+                                  must_include_key="eval.bg_threshold")
+        deltas = tuple(ev.iou_thresholds)
+        self.boxes = BoxEvaluator(self.cam_grid, iou_thresholds=deltas,
+                                  multi_contour=ev.multi_contour)
+        self.center = BoxEvaluator(self.cam_grid, iou_thresholds=deltas,
+                                   multi_contour=ev.multi_contour)
+        self.pxap = PxAPEvaluator(self.cam_grid)
+        self.seg = SegEvaluator(num_classes + 1, self.bg_grid)
+        self.corloc = CorLoc(num_classes)
+        ranked = cfg.cam.get("classes") == "topk"
+        topk = int(cfg.cam.get("topk", 1))
+        self.loc_accuracy = LocAccuracy(topk=(1, 5) if topk >= 5 else (1,)) if ranked else None
+        self.pairs = 0
+        self.protocol_hits = 0
+        self.protocol_iou_sum = 0.0
+        self.has_masks = False
+
+    def add(self, image_id: str, cams: np.ndarray, class_ids: np.ndarray,
+            ann: ImageAnnotation, mask: np.ndarray | None, mask_path: str = "") -> None:
+        """One image: cams float32 (K, H, W) at image size, class_ids (K,), its annotation and
+        mask uint8 (H, W) or None."""
+        if mask is not None and mask.shape != cams.shape[-2:]:
+            raise DataError(
+                f"mask {mask_path or image_id} is {mask.shape[1]}x{mask.shape[0]} but the CAMs of "
+                f"{image_id} were made for a {cams.shape[-1]}x{cams.shape[-2]} image; the mask "
+                f"and the image must be the same size (fix or remove the mask)."
+            )
+        ev = self.cfg.eval
+        protocol_boxes = [box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold)
+                          for cam in cams]
+        center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
+        for cam, class_id, box in zip(cams, class_ids.tolist(), protocol_boxes, strict=True):
+            gt = ann.boxes[ann.box_labels == class_id]
+            if len(gt) == 0:
+                continue  # a predicted (top-k / all) class that is not in the image
+            score_map = normalize_scoremap(cam)
+            self.boxes.accumulate(score_map, gt)
+            self.center.accumulate(center_map, gt)
+            iou = float(box_iou(box[None], gt).max())
+            self.pairs += 1
+            self.protocol_hits += iou >= 0.5
+            self.protocol_iou_sum += iou
+            if mask is not None:
+                self.pxap.accumulate(score_map, class_mask(mask, class_id))
+        easy = ~ann.difficult
+        top_box = dict(zip(class_ids.tolist(), protocol_boxes, strict=True))
+        if easy.any():
+            self.corloc.accumulate(top_box, ann.boxes[easy], ann.box_labels[easy])
+        if self.loc_accuracy is not None and len(ann.boxes):
+            ranked = np.stack(protocol_boxes) if protocol_boxes else np.zeros((0, 4), np.int64)
+            self.loc_accuracy.accumulate(class_ids, ranked, ann.boxes, ann.box_labels)
+        if mask is not None:
+            self.has_masks = True
+            self.seg.accumulate(cams, class_ids, mask)
+
+    def compute(self) -> dict[str, float]:
+        """metrics.json entries (percent; ``*threshold`` keys are thresholds in [0, 1])."""
+        if self.pairs == 0:
+            raise DataError(
+                "No scored image has a ground-truth box of a class it has CAMs for (empty "
+                "annotations, or cam.classes picked no annotated class); check the split's "
+                "annotations and cam.classes."
+            )
+        box_result, center = self.boxes.compute(), self.center.compute()
+        metrics = {
+            "loc/gt_known": 100.0 * self.protocol_hits / self.pairs,
+            "loc/mean_iou": 100.0 * self.protocol_iou_sum / self.pairs,
+            "loc/maxboxacc": box_result["maxboxacc@50"],
+            "loc/best_threshold": box_result["best_threshold@50"],
+            "loc/maxboxacc_v2": box_result["maxboxacc_v2"],
+            "baseline/center/maxboxacc": center["maxboxacc@50"],
+            "baseline/center/maxboxacc_v2": center["maxboxacc_v2"],
+            "loc/pairs": float(self.pairs),
+        }
+        for delta in self.cfg.eval.iou_thresholds:
+            metrics[f"loc/maxboxacc@{delta}"] = box_result[f"maxboxacc@{delta}"]
+        corloc = self.corloc.compute()["corloc"]
+        if corloc == corloc:  # NaN when no image had a non-difficult box
+            metrics["loc/corloc"] = corloc
+        if self.loc_accuracy is not None:
+            acc = self.loc_accuracy.compute()
+            for k in self.loc_accuracy.topk:
+                metrics[f"loc/top{k}_loc_err"] = acc[f"top{k}_loc_err"]
+                metrics[f"cls/top{k}_err"] = acc[f"top{k}_cls_err"]
+        if self.has_masks:
+            seg_result = self.seg.compute()
+            metrics.update({
+                "loc/pxap": self.pxap.compute()["pxap"],
+                "seg/miou": self.seg.miou_at(self.cfg.eval.bg_threshold),
+                "seg/miou_best": seg_result["miou_best"],
+                "seg/best_threshold": seg_result["best_threshold"],
+            })
+        return {k: round(float(v), 4 if "threshold" in k else 2) for k, v in metrics.items()}
+
+    def seg_curve(self) -> np.ndarray | None:
+        """Seed mIoU (percent) per background threshold, or None without masks."""
+        return self.seg.compute()["miou_per_threshold"] if self.has_masks else None

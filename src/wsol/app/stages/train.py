@@ -1,0 +1,82 @@
+"""Train stage: fit the multi-label classifier on image-level labels, write ``model.pt``."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from wsol.app.context import RunContext, class_names, data_root, dataset
+from wsol.app.distributed import global_rank
+from wsol.models.checkpoint import save_classifier
+from wsol.models.classifier import Classifier, mean_average_precision
+from wsol.training.datamodule import WSOLDataModule
+
+log = logging.getLogger(__name__)
+
+
+def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
+    """Train ``cfg.model`` on ``cfg.data.train_split``; returns ``train/*`` metrics."""
+    names = class_names(cfg)
+    datamodule = WSOLDataModule(
+        root=data_root(cfg),
+        class_names=names,
+        train_split=cfg.data.train_split,
+        val_split=cfg.data.val_split,
+        image_set=cfg.data.image_set,
+        input_size=cfg.data.input_size,
+        batch_size=cfg.data.batch_size,
+        num_workers=cfg.data.num_workers,
+        cache_images=cfg.data.get("cache_images", False),
+        crop_scale=tuple(cfg.data.crop_scale),
+        seed=cfg.seed + global_rank(),  # DDP ranks draw different crops (rank 0: cfg.seed)
+        open_split=lambda split: dataset(cfg, split),
+    )
+    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "checkpoint"}
+    model = Classifier(num_classes=len(names), **model_cfg)
+    trainer = pl.Trainer(
+        default_root_dir=str(ctx.run_dir),
+        enable_checkpointing=False,
+        logger=pl.loggers.CSVLogger(str(ctx.run_dir), name="train_logs", version=""),
+        **OmegaConf.to_container(cfg.trainer),
+    )
+    start = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    meta = {"arch": cfg.model.arch, "num_classes": len(names),
+            "output_stride": cfg.model.output_stride, "class_names": list(names)}
+    if trainer.is_global_zero:  # one writer; the file is complete before it has its name
+        save_classifier(ctx.model_path, model.net, meta)
+    trainer.strategy.barrier("wsol_model_saved")  # no rank loads model.pt before it exists
+    metrics = {"train/seconds": round(seconds, 1)}
+    if not trainer.is_global_zero:
+        return metrics
+    # The reported mAP is the final model's over the whole split, scored once by rank 0: under
+    # DDP the validation loop pads each rank's shard with repeated images, and with a sparse
+    # validation schedule the last logged val/map may be epochs old.
+    if cfg.data.val_split:
+        score = validation_map(model, datamodule.val_dataloader())
+        if score == score:  # NaN: no class of the val split has a positive image
+            metrics["cls/map"] = round(100.0 * score, 2)
+        else:
+            log.warning("cls/map left out: no class has a positive image in split %r",
+                        cfg.data.val_split)
+    log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, ctx.model_path)
+    return metrics
+
+
+def validation_map(model: Classifier, loader: DataLoader) -> float:
+    """Macro mAP in [0,1] of ``model`` over every batch of ``loader`` (each image once)."""
+    model.eval()
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in loader:
+            logits.append(model(batch["image"].to(model.device)).float().cpu())
+            labels.append(batch["labels"].cpu())
+    if not logits:
+        return float("nan")
+    return mean_average_precision(torch.cat(logits), torch.cat(labels).long())

@@ -1,0 +1,1 @@
+"""The generated demo dataset: shapes scenes written as a real PASCAL VOC tree (and COCO JSON)."""

@@ -1,0 +1,1 @@
+"""Classifier training input: the Lightning data module, torch datasets and transforms."""
