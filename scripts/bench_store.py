@@ -94,10 +94,10 @@ def _reset_resident_peak() -> bool:
 
 def evaluate_peaks(num_val: int, base: Path) -> tuple[int, int, float]:
     """(traced peak, resident peak growth or -1, seconds) of the evaluate stage on num_val."""
-    from hydra import compose, initialize_config_dir
     from scipy.ndimage import gaussian_filter
 
-    from wsol.app.context import RunContext
+    from wsol.app.build import build_run
+    from wsol.app.compose import compose_config
     from wsol.app.stages.evaluate import evaluate_stage
     from wsol.datasets.classes import SHAPE_CLASSES
     from wsol.datasets.voc import VOCDataset
@@ -113,20 +113,17 @@ def evaluate_peaks(num_val: int, base: Path) -> tuple[int, int, float]:
         maps = [gaussian_filter((mask == c + 1).astype(np.float32), 3.0)[::2, ::2]
                 for c in classes]
         store.write(image_id, np.stack(maps), classes, mask.shape)
-    configs = Path(__file__).resolve().parents[1] / "configs"
-    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-        cfg = compose(config_name="run", overrides=[
-            f"paths.data_dir={base / 'data'}", f"paths.run_dir={base / 'run'}",
-            f"data.generate.num_images={2 * num_val}", "data.generate.val_fraction=0.5",
-            "data.generate.image_size=64", f"cam.store_dir={base / 'store'}",
-            "eval.num_figures=0", "stages=[evaluate]"])
-    ctx = RunContext.from_config(cfg)
-    evaluate_stage(cfg, ctx)  # warm-up: imports and caches are not the stage's working set
+    cfg = compose_config([
+        f"paths.data_dir={base / 'data'}", f"paths.run_dir={base / 'run'}",
+        f"data.generate.num_images={2 * num_val}", "data.generate.val_fraction=0.5",
+        "data.generate.image_size=64", f"cam.store_dir={base / 'store'}",
+        "eval.num_figures=0", "stages=[evaluate]"])
+    evaluate_stage(build_run(cfg))  # warm-up: imports and caches are not the stage's working set
     resident = _reset_resident_peak()
     before = _resident("VmRSS") if resident else 0
     start = time.perf_counter()
     tracemalloc.start()
-    evaluate_stage(cfg, ctx)
+    evaluate_stage(build_run(cfg))
     _, traced = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     seconds = time.perf_counter() - start

@@ -2,17 +2,18 @@
 """Report what a run would miss before it starts: ``python scripts/check_data.py
 experiment=NAME [key=value ...] [--decode]``.
 
-Composes the config exactly as ``scripts/run.py`` does (same overrides) and checks the data
-root, every split the configured stages read (ids, images, annotations, masks for evaluate)
-and the pretrained weights or checkpoint. ``--decode`` also decodes every image to find
-corrupt files. Exit status: 0 when everything is there, 1 otherwise, 2 on a bad override.
+Composes the config exactly as ``scripts/run.py`` does (same overrides) and lists every finding
+of the run's preflight rules (src/wsol/app/preflight.py): config values out of range, the data
+root, every split the configured stages read (ids, images, annotations, masks for evaluate),
+the pretrained weights or checkpoint, the CAM store a later stage needs. ``--decode`` also
+decodes every image to find corrupt files. Exit status: 0 when everything is there, 1
+otherwise, 2 on a bad override.
 """
 
 from __future__ import annotations
 
 import sys
 
-from hydra import compose, initialize
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
@@ -29,15 +30,21 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"check_data: unknown option(s) {unknown}\n{USAGE}", file=sys.stderr)
         return 2
+    from wsol.app.build import build_run, typed_config
+    from wsol.app.compose import compose_config
+    from wsol.app.preflight import Finding, check_run, print_findings
+    from wsol.app.validate import config_problems
+    from wsol.errors import WsolError
+
     try:
-        with initialize(version_base="1.3", config_path="../configs"):
-            cfg = compose(config_name="run", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
+        cfg = compose_config([*overrides, "paths.run_dir=."])
+        problems = config_problems(typed_config(cfg))
+        findings = [Finding("config", False, p, "fix the value") for p in problems]
+        if not problems:
+            findings = check_run(build_run(cfg), decode=decode)
+    except (WsolError, HydraException, OmegaConfBaseException) as err:
         print(f"check_data: cannot compose the config: {err}", file=sys.stderr)
         return 2
-    from wsol.app.preflight import check_run, print_findings
-
-    findings = check_run(cfg, decode=decode)
     print_findings(findings, title=f"wsol data check: {' '.join(overrides) or 'demo'}")
     missing = sum(not f.ok for f in findings)
     print("everything is in place" if not missing else f"{missing} problem(s) found")

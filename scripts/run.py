@@ -2,7 +2,9 @@
 """Entry point: ``python scripts/run.py [experiment=NAME] [key=value ...]``.
 
 With no arguments it runs the embedded demo end to end. Returns the metric named by
-``optimize_metric`` so Hydra sweepers can optimise it; exits with status 2 on a user error.
+``optimize_metric`` so Hydra sweepers can optimise it; exits with status 2 on a user error
+(one ``wsol: error:`` line), including a mistyped config key, group option or value, which is
+checked before Hydra starts.
 """
 
 from __future__ import annotations
@@ -13,9 +15,38 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from wsol.app import schema  # noqa: F401  (registers the config schema with Hydra)
 from wsol.errors import WsolError, user_message
 
 log = logging.getLogger("wsol")
+
+
+def fail(message: str) -> None:
+    print(f"\nwsol: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_command_line(argv: list[str]) -> None:
+    """Stop with one line on an override Hydra would refuse with a traceback-like report."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from wsol.app.compose import check_overrides, compose_config
+
+    overrides = [a for a in argv if not a.startswith("-")]
+    if any(a in ("-h", "--help", "--hydra-help", "--info", "-c", "--cfg") for a in argv):
+        return  # Hydra's own help and config printing
+    try:
+        if any(a in ("-m", "--multirun") for a in argv):
+            check_overrides(overrides)  # sweep values: keys and group options only
+        else:
+            compose_config(overrides)
+    except WsolError as err:
+        fail(user_message(err))
+    except (HydraException, OmegaConfBaseException) as err:
+        cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
+        fail(f"{str(err).splitlines()[0]}{': ' + cause if cause else ''} (the types are "
+             "declared in src/wsol/app/schema.py)")
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="run")
@@ -27,10 +58,10 @@ def main(cfg: DictConfig) -> float | None:
     except WsolError as err:
         message = user_message(err)
         log.error("%s", message)
-        print(f"\nwsol: error: {message}", file=sys.stderr)
-        sys.exit(2)
+        fail(message)
     return metrics.get(cfg.optimize_metric)
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:])
     main()

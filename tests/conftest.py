@@ -8,6 +8,7 @@ copy one (``shutil.copytree``) to break it.
 from __future__ import annotations
 
 import pytest
+from helpers import cli
 from helpers.format_trees import (
     write_coco_tree,
     write_imagenet_val_tree,
@@ -65,3 +66,11 @@ def demo_root(tmp_path_factory):
     """A generated demo tree of 20 images (15 train, 5 val)."""
     return generate_demo_dataset(tmp_path_factory.mktemp("demo") / "VOCshapes", progress=False,
                                  **TINY_DEMO)
+
+
+@pytest.fixture
+def run_cli(tmp_path_factory):
+    """``run_cli(*overrides)``: ``python scripts/run.py OVERRIDES`` from the repo root
+    (:func:`helpers.cli.run_cli`), the CAM cache in a fresh temporary directory."""
+    cache = tmp_path_factory.mktemp("cam_cache")
+    return lambda *overrides, **kwargs: cli.run_cli(*overrides, cache_dir=cache, **kwargs)

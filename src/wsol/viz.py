@@ -66,15 +66,19 @@ def save_example_grid(
     plt.close(fig)
 
 
-def save_example_figures(ctx, cfg, store, images, class_names: Sequence[str]) -> Path | None:
-    """Figure of the first ``eval.num_figures`` scored images into ``figures/examples.png``.
+def save_example_figures(path: Path, store, images, class_names: Sequence[str],
+                         num_figures: int, box_protocol: str, box_threshold: float
+                         ) -> Path | None:
+    """Figure of the first ``num_figures`` scored images into ``path`` (a PNG).
 
-    images: the scored split (:class:`~wsol.datasets.records.LabelledImages`).
+    store: a :class:`~wsol.cam.CamStore`; images: the scored split
+    (:class:`~wsol.datasets.records.LabelledImages`); boxes by ``box_protocol`` at
+    ``box_threshold`` (see :func:`wsol.localize.box_from_protocol`).
     """
     from wsol.localize import box_from_protocol
 
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
-    ids = [i for i in store.ids() if i in index_of][: int(cfg.eval.num_figures)]
+    ids = [i for i in store.ids() if i in index_of][: int(num_figures)]
     if not ids:
         return None
     rows = []
@@ -85,9 +89,8 @@ def save_example_figures(ctx, cfg, store, images, class_names: Sequence[str]) ->
         ann = images.annotations[index]
         panels = []
         for cam, class_id in zip(cams, class_ids.tolist(), strict=True):
-            box = box_from_protocol(cam, cfg.eval.box_protocol, threshold=cfg.eval.box_threshold)
+            box = box_from_protocol(cam, box_protocol, threshold=box_threshold)
             panels.append((class_id, cam, box, ann.boxes[ann.box_labels == class_id]))
         rows.append({"image_id": image_id, "image": image, "panels": panels})
-    path = ctx.figures_dir / "examples.png"
     save_example_grid(path, rows, class_names)
     return path

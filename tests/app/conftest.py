@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,14 +40,3 @@ def tiny_voc_tree(tmp_path_factory) -> Path:
     return root
 
 
-def _run_cli(*overrides: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "run.py"), *overrides],
-                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def run_cli(tmp_path_factory, monkeypatch):
-    """``run_cli(*overrides)``: ``python scripts/run.py OVERRIDES`` from the repo root, with
-    the CAM cache (WSOL_CACHE) in a fresh temporary directory instead of the repo's cache/."""
-    monkeypatch.setenv("WSOL_CACHE", str(tmp_path_factory.mktemp("cam_cache")))
-    return _run_cli

@@ -3,17 +3,17 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.errors import MissingConfigException
+from helpers.runs import compose
 from omegaconf import OmegaConf
+
+from wsol.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 
 
 def _compose(*overrides):
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="run", overrides=list(overrides))
+    return compose(*overrides)
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -40,6 +40,6 @@ def test_voc_resnet_is_the_irn_recipe():
     assert cfg.data.classes == "voc"
 
 
-def test_unknown_experiment_is_a_hydra_error_naming_the_choices():
-    with pytest.raises(MissingConfigException, match="voc_resnet"):
+def test_unknown_experiment_is_an_error_naming_the_choices():
+    with pytest.raises(ConfigError, match="voc_resnet"):
         _compose("experiment=nope")

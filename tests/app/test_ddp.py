@@ -7,17 +7,17 @@ re-executes ``scripts/run.py`` for the extra rank; the 1-process reference runs 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers.cli import run_cli
+from helpers.runs import compose
 
-from wsol.app import distributed, pipeline
+from wsol.app import distributed, pipeline, preflight
+from wsol.app.build import build_run
 from wsol.app.distributed import RankShard, requested_processes
+from wsol.app.schema import TrainerConfig
 from wsol.cam import CamStore
 from wsol.datasets.classes import SHAPE_CLASSES
 from wsol.datasets.voc import VOCDataset
@@ -35,15 +35,7 @@ CAM = ["data.cam_split=train", "cam.batch_size=8"]
 
 def compose_run(data_dir: Path, *overrides: str):
     """The run config the CLI would build (without Hydra's run dir: pass paths.run_dir)."""
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(config_name="run",
-                       overrides=[f"paths.data_dir={data_dir}", *TINY, *overrides])
-
-
-def run_cli(*overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "run.py"), *overrides],
-                          cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    return compose(f"paths.data_dir={data_dir}", *TINY, *overrides)
 
 
 @pytest.fixture(scope="module")
@@ -135,17 +127,18 @@ def test_rank_shards_cover_every_item_once_without_padding(monkeypatch, n, world
                           ("auto", 1, 1)])
 def test_requested_processes(devices, nodes, expected, monkeypatch):
     monkeypatch.setattr(distributed.torch.cuda, "device_count", lambda: 0)
-    assert requested_processes({"devices": devices, "num_nodes": nodes}) == expected
+    assert requested_processes(TrainerConfig(devices=devices, num_nodes=nodes)) == expected
 
 
 def _fake_stages(monkeypatch, calls: list[str]) -> None:
     def load(name):
-        def stage(cfg, ctx):
+        def stage(run):
             calls.append(name)
             return {f"{name}/done": 1.0}
         return stage
     monkeypatch.setattr(pipeline, "_load_stage", load)
     monkeypatch.setattr(pipeline, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(preflight, "require_inputs", lambda run: None)  # nothing is read
 
 
 @pytest.mark.parametrize("rank", [0, 1])
@@ -155,7 +148,7 @@ def test_only_rank0_runs_the_reading_stages_and_writes_run_files(monkeypatch, tm
     monkeypatch.setattr(pipeline, "is_global_zero", lambda: rank == 0)
     run_dir = tmp_path / "run"
     cfg = compose_run(tmp_path, "stages=[train,cam,localize,evaluate]", f"paths.run_dir={run_dir}",
-                      f"model.checkpoint={tmp_path / 'absent.pt'}", "data.generate=null",
+                      "data.generate=null",
                       f"data.root={tmp_path}")
     metrics = pipeline.run(cfg)
     if rank == 0:
@@ -181,6 +174,6 @@ def test_ddp_inside_a_local_sweep_is_refused(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     cfg = compose_run(tmp_path, *DDP, f"paths.run_dir={tmp_path / 'run'}")
     with pytest.raises(ConfigError, match="hydra/launcher=slurm"):
-        pipeline.check_launch(cfg)
+        pipeline.check_launch(build_run(cfg))
     monkeypatch.setenv("SLURM_NTASKS", "2")  # SLURM started the ranks: fine
-    pipeline.check_launch(cfg)
+    pipeline.check_launch(build_run(cfg))

@@ -54,6 +54,7 @@ def test_ground_truth_masks_as_cams_score_100_miou_and_localize_each_object(
         single_instance += sum(1 for c in classes if (val[i].box_labels == c).sum() == 1)
     result = run_cli(f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60",
                      f"hydra.run.dir={run_dir}", "stages=[localize,evaluate]",
+                     f"cam.store_dir={run_dir / 'cams'}",
                      "eval.seeds_dir=" + str(root / "SegmentationClass"), *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -4,16 +4,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from helpers.runs import compose, run_pipeline
+
+from wsol.errors import WsolError
 
 pytestmark = pytest.mark.slow
 
 # Shrinks a recipe to seconds on a 2-core CPU without changing what it computes.
 TINY = ("model.weights=null", "data.input_size=64", "data.batch_size=6", "data.num_workers=0",
         "trainer.max_epochs=1", "trainer.accelerator=cpu",
-        "eval.num_figures=2", "hydra.job.chdir=false")
+        "eval.num_figures=2")
 
 # experiment -> (tree fixture, extra overrides, metric keys its table needs)
 RECIPES = {
@@ -37,14 +39,14 @@ RECIPES = {
 
 
 @pytest.mark.parametrize("experiment", sorted(RECIPES))
-def test_recipe_runs_end_to_end(experiment, request, run_cli, tmp_path):
+def test_recipe_runs_end_to_end(experiment, request, tmp_path):
     fixture, extra, keys = RECIPES[experiment]
     root, truth = request.getfixturevalue(fixture)
     run_dir = tmp_path / "run"
-    result = run_cli(f"experiment={experiment}", f"data.root={root}",
-                     f"hydra.run.dir={run_dir}", *TINY, *extra)
-    assert result.returncode == 0, result.stderr[-3000:]
+    returned = run_pipeline(run_dir, f"experiment={experiment}", f"data.root={root}", *TINY,
+                            *extra)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics == returned
     for key in keys:
         assert key in metrics, (key, sorted(metrics))
         assert 0.0 <= metrics[key] <= 100.0, (key, metrics[key])
@@ -79,40 +81,33 @@ def test_recipe_runs_end_to_end(experiment, request, run_cli, tmp_path):
         assert {b["image_id"] for b in boxes} <= set(annotated)
 
 
-def test_missing_pretrained_weights_stop_before_work(imagenet_tree, run_cli, tmp_path,
-                                                      monkeypatch):
+def test_missing_pretrained_weights_stop_before_work(imagenet_tree, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     root, _ = imagenet_tree
     run_dir = tmp_path / "run"
-    result = run_cli("experiment=imagenet_vgg16_gradcam", f"data.root={root}",
-                     f"hydra.run.dir={run_dir}", "hydra.job.chdir=false")
-    assert result.returncode == 2
+    with pytest.raises(WsolError) as err:
+        run_pipeline(run_dir, "experiment=imagenet_vgg16_gradcam", f"data.root={root}")
     expected = tmp_path / "torch_home" / "hub" / "checkpoints" / "vgg16-397923af.pth"
-    assert str(expected) in result.stderr
-    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in result.stderr
+    assert str(expected) in str(err.value)
+    assert "https://download.pytorch.org/models/vgg16-397923af.pth" in str(err.value)
     assert not (run_dir / "cam_store.json").exists() and not (run_dir / "metrics.json").exists()
 
 
 @pytest.mark.parametrize("experiment", ["coco_resnet", "imagenet_resnet50_cam", "voc07_corloc"])
-def test_missing_dataset_stops_before_work(experiment, run_cli, tmp_path):
+def test_missing_dataset_stops_before_work(experiment, tmp_path):
     run_dir = tmp_path / "run"
     missing = tmp_path / "nowhere" / "data"
-    result = run_cli(f"experiment={experiment}", f"paths.data_dir={missing}",
-                     f"hydra.run.dir={run_dir}", "hydra.job.chdir=false")
-    assert result.returncode == 2
-    assert str(missing) in result.stderr and "data.root" in result.stderr
+    with pytest.raises(WsolError) as err:
+        run_pipeline(run_dir, f"experiment={experiment}", f"paths.data_dir={missing}")
+    assert str(missing) in str(err.value) and "data.root" in str(err.value)
     assert not (run_dir / "model.pt").exists() and not (run_dir / "metrics.json").exists()
 
 
 def test_recipes_compose_with_their_published_settings():
-    from hydra import compose, initialize_config_dir
-
-    configs = Path(__file__).resolve().parents[2] / "configs"
-    with initialize_config_dir(str(configs), version_base="1.3"):
-        vgg = compose("run", ["experiment=imagenet_vgg16_gradcam"])
-        r50 = compose("run", ["experiment=imagenet_resnet50_cam"])
-        coco = compose("run", ["experiment=coco_resnet"])
-        voc07 = compose("run", ["experiment=voc07_corloc"])
+    vgg = compose("experiment=imagenet_vgg16_gradcam")
+    r50 = compose("experiment=imagenet_resnet50_cam")
+    coco = compose("experiment=coco_resnet")
+    voc07 = compose("experiment=voc07_corloc")
     assert (vgg.model.arch, vgg.model.weights) == ("vgg16", "VGG16_Weights.IMAGENET1K_V1")
     assert (vgg.cam.classes, vgg.cam.topk, vgg.eval.box_threshold) == ("topk", 5, 0.15)
     assert "train" not in vgg.stages and "train" not in r50.stages

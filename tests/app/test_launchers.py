@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from helpers.cli import run_cli
+from helpers.runs import compose
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+import wsol.app.schema  # noqa: F401  (registers the config schema)
 from wsol.cam import CamStore
 from wsol.datasets.classes import SHAPE_CLASSES
 from wsol.datasets.voc import VOCDataset
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _compose(*overrides: str):
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(config_name="run", overrides=list(overrides), return_hydra_config=True)
+        return hydra_compose(config_name="run", overrides=list(overrides),
+                             return_hydra_config=True)
 
 
 def test_slurm_launcher_composes_with_one_task_and_gpu_per_ddp_rank():
@@ -63,19 +65,15 @@ def _oracle_store(root: Path, directory: Path, value: float) -> None:
 
 def test_two_job_joblib_sweep_writes_both_runs_and_the_summary(tiny_demo_tree, tmp_path):
     data = [f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60"]
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        cfg = compose(config_name="run", overrides=[*data, "paths.run_dir=unused"])
+    cfg = compose(*data, "paths.run_dir=unused")
     root = Path(cfg.data.root)
     ensure_demo_dataset(root, progress=False, **cfg.data.generate)  # jobs must not regenerate
     store = tmp_path / "cams"
     _oracle_store(root, store, value=0.15)  # seeds: perfect below tau=0.15, empty above
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "run.py"), "-m", "hydra/launcher=local_parallel",
-         f"hydra.sweep.dir={sweep}", "stages=[evaluate]", f"cam.store_dir={store}",
-         "eval.num_figures=0", "eval.bg_threshold=0.1,0.2", *data],
-        cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    result = run_cli("-m", "hydra/launcher=local_parallel", f"hydra.sweep.dir={sweep}",
+                     "stages=[evaluate]", f"cam.store_dir={store}", "eval.num_figures=0",
+                     "eval.bg_threshold=0.1,0.2", *data, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel" in result.stdout + result.stderr  # the joblib launcher ran them
     miou = {}

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers.runs import compose
 
-from wsol.app import pipeline
+from wsol.app import pipeline, preflight
 from wsol.errors import WsolError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -20,10 +20,8 @@ def _run_expecting_error(run_dir: Path, monkeypatch) -> str:
     """``pipeline.run`` on ``run_dir``; asserts no stage (nor data check) started."""
     started: list[str] = []
     monkeypatch.setattr(pipeline, "_load_stage", lambda name: started.append(name))
-    monkeypatch.setattr(pipeline, "check_inputs", lambda cfg, ctx: started.append("inputs"))
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(config_name="run", overrides=[f"paths.run_dir={run_dir}",
-                                                     "stages=[train,cam,evaluate]"])
+    monkeypatch.setattr(preflight, "require_inputs", lambda run: started.append("inputs"))
+    cfg = compose(f"paths.run_dir={run_dir}", "stages=[train,cam,evaluate]")
     with pytest.raises(WsolError) as err:
         pipeline.run(cfg)
     assert started == []

@@ -7,16 +7,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from helpers.runs import build
 
-from wsol.app.preflight import check_run
+from wsol.app import preflight
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _cfg(*overrides):
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(config_name="run", overrides=list(overrides))
+    return build(Path("/nonexistent-run-dir"), *overrides)
+
+
+def check_run(run, **kwargs):
+    return preflight.check_run(run, **kwargs)
 
 
 def _by_check(findings):

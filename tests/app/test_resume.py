@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers.runs import compose
 
-from wsol.app.context import RunContext
+from wsol.app.build import build_run
+from wsol.app.cam_cache import store_for_reading
 from wsol.app.pipeline import run
 from wsol.app.stages.cam import cam_stage
 from wsol.cam import CamStore
@@ -41,8 +42,7 @@ runpy.run_path({str(REPO / "scripts" / "run.py")!r}, run_name="__main__")
 
 
 def _compose(*overrides: str):
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return compose(config_name="run", overrides=list(overrides))
+    return compose(*overrides)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_changed_setting_gets_its_own_store_and_speed_settings_share_it(trained,
     # an evaluate-only run with model.checkpoint computes the key and finds the store
     cfg = _compose(*_overrides(trained, cache, tmp_path / "d", "stages=[evaluate]",
                                "cam.method=gradcam++"))
-    assert RunContext.from_config(cfg).cam_dir == second
+    assert store_for_reading(build_run(cfg)) == second
     assert run(cfg)["loc/pairs"] > 0
 
 
@@ -156,7 +156,7 @@ def test_explicit_store_with_other_settings_is_refused(trained, tmp_path):
     cfg = _compose(*_overrides(trained, tmp_path / "cache", tmp_path / "b", "stages=[cam]",
                                f"cam.store_dir={store_dir}", "cam.store_stride=4"))
     with pytest.raises(ConfigError, match=r"cam\.store_stride: stored 2, requested 4") as err:
-        cam_stage(cfg, RunContext.from_config(cfg))
+        cam_stage(build_run(cfg))
     assert str(store_dir / "manifest.json") in str(err.value)
     assert "cam.store_dir" in str(err.value)
 

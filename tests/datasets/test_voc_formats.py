@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from PIL import Image
 
 from wsol.datasets.voc import VOCDataset, read_voc_mask
@@ -58,8 +57,8 @@ def test_voc2012_tree_has_the_quirks_it_claims(voc2012_tree):
 
 def test_sbd_train_aug_with_greyscale_masks(voc2012_tree):
     root, truth = voc2012_tree
-    cfg = OmegaConf.create({"image_set": "Segmentation", "mask_dir": "SegmentationClassAug"})
-    ds = VOCDataset.from_config(root, "train_aug", cfg, truth.class_names, require_masks=True)
+    ds = VOCDataset(root, "train_aug", truth.class_names, image_set="Segmentation",
+                    require_masks=True, mask_dir="SegmentationClassAug")
     assert len(ds) == 18
     _assert_matches(ds, truth, "train_aug", "SegmentationClassAug")
     with Image.open(root / "SegmentationClassAug" / f"{ds.ids[0]}.png") as img:
@@ -81,8 +80,7 @@ def test_train_aug_without_aug_masks_falls_back_to_none(voc2012_tree):
 @pytest.mark.parametrize("split", ["trainval", "test", "train", "val"])
 def test_voc2007_main_splits(voc2007_tree, split):
     root, truth = voc2007_tree
-    cfg = OmegaConf.create({"image_set": "Main"})
-    ds = VOCDataset.from_config(root, split, cfg, truth.class_names)
+    ds = VOCDataset(root, split, truth.class_names, image_set="Main")
     _assert_matches(ds, truth, split)
 
 

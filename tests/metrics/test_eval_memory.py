@@ -15,17 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers.runs import build
 from scipy.ndimage import gaussian_filter
 
-from wsol.app.context import RunContext
 from wsol.app.stages.evaluate import evaluate_stage
 from wsol.cam import CamStore
 from wsol.datasets.classes import SHAPE_CLASSES
 from wsol.datasets.voc import VOCDataset
 from wsol.demo.synthetic import ensure_demo_dataset
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 N = 40
 SLACK_BYTES = 256 * 1024  # ids list, tqdm, dict growth: O(N) but tiny
 # malloc arenas, trimming and threads left by earlier tests in the same pytest process move
@@ -67,19 +65,16 @@ def _can_reset_resident_peak() -> bool:
 def _evaluate_peaks(base: Path, data_dir: Path, store: Path, num_val: int,
                     trace: bool = True) -> tuple[int, int]:
     """(peak traced bytes, peak resident growth in bytes or 0) of one evaluate stage."""
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(config_name="run", overrides=[
-            f"paths.data_dir={data_dir}", f"paths.run_dir={base / 'run'}",
-            f"data.generate.num_images={2 * num_val}", "data.generate.val_fraction=0.5",
-            "data.generate.image_size=64", f"cam.store_dir={store}", "eval.num_figures=0",
-            "stages=[evaluate]"])
-    ctx = RunContext.from_config(cfg)
+    run = build(base / "run", f"paths.data_dir={data_dir}",
+                f"data.generate.num_images={2 * num_val}", "data.generate.val_fraction=0.5",
+                "data.generate.image_size=64", f"cam.store_dir={store}", "eval.num_figures=0",
+                "stages=[evaluate]")
     resident = _can_reset_resident_peak()
     before = _resident("VmRSS") if resident else 0
     if trace:
         tracemalloc.start()
     try:
-        metrics = evaluate_stage(cfg, ctx)
+        metrics = evaluate_stage(run)
         _, traced = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -1,11 +1,7 @@
-"""A tiny hand-written VOC tree and a CLI runner for the bad-input tests."""
+"""A tiny hand-written VOC tree for the bad-input tests."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +35,3 @@ def write_tree(root: Path, ids=("a", "b")) -> Path:
 def voc(tmp_path) -> Path:
     """A two-image VOC tree at ``<tmp>/VOCdevkit/VOC2012``."""
     return write_tree(tmp_path / "VOCdevkit" / "VOC2012")
-
-
-def run_cli(*overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """``python scripts/run.py OVERRIDES`` from the repo root, one thread."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "run.py"), *overrides],
-                          cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def error_lines(stderr: str) -> list[str]:
-    """The non-empty lines of a run's stderr other than tqdm progress bars (``...| 0/1 [...]``)."""
-    progress = re.compile(r"\|\s*\d+/\d+ \[")
-    return [line for line in stderr.splitlines() if line.strip() and not progress.search(line)]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from helpers.cli import error_lines, run_cli
 
 from wsol.cam import CamStore
-
-from .conftest import error_lines, run_cli
 
 
 def test_a_checkpoint_that_is_not_one_stops_the_cam_stage(voc, tmp_path):
@@ -34,5 +33,6 @@ def test_a_background_threshold_above_one_stops_before_any_seed_is_written(tmp_p
     assert result.returncode == 2, result.stderr[-2000:]
     lines = error_lines(result.stderr)
     assert len(lines) == 1, result.stderr[-2000:]
-    assert lines[0].startswith("wsol: error: eval.bg_threshold: ") and "[1.5]" in lines[0]
+    assert lines[0].startswith("wsol: error: eval.bg_threshold=1.5 is not allowed") \
+        and "[0, 1]" in lines[0]
     assert not (run_dir / "seeds").exists() and not (run_dir / "boxes.json").exists()

@@ -6,11 +6,10 @@ import os
 import stat
 
 import numpy as np
+from helpers.cli import error_lines, run_cli
 
 from wsol.cam import CamStore
 from wsol.io.atomic import FILE_MODE, atomic_write_json
-
-from .conftest import error_lines, run_cli
 
 
 def test_bad_eval_threshold_stops_before_training(voc, tmp_path):

@@ -11,19 +11,11 @@ still describes this configuration. A run without the record (``stages=[evaluate
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
-from wsol.app.context import (
-    RunContext,
-    absolute_path,
-    checkpoint_path,
-    class_names,
-    dataset,
-)
+from wsol.app.build import Run
 from wsol.cam.cache_key import (
     cache_key,
     cam_map_settings,
@@ -46,84 +38,89 @@ class CamLocation:
     inputs: dict[str, Any] | None
 
 
-def _weights_file(cfg: DictConfig, ctx: RunContext) -> tuple[Path, dict[str, Any]] | None:
-    """The file whose bytes are the model: the checkpoint, or torchvision weights used as they
-    are (``model.weights`` with no checkpoint and no train stage); None if neither exists."""
-    ckpt = checkpoint_path(cfg, ctx)
-    if ckpt.is_file() or cfg.model.get("checkpoint"):
-        return ckpt, {}
-    name = cfg.model.get("weights")
-    if name and "train" not in cfg.stages:
+def weights_file(run: Run) -> tuple[Path, dict[str, Any]] | None:
+    """The file whose bytes are the model (the checkpoint, or torchvision's weights used as they
+    are) and, for the latter, what names them; None when no such file exists yet."""
+    source = run.classifier
+    if source.kind in ("checkpoint", "trained"):
+        exists = source.checkpoint is not None and source.checkpoint.is_file()
+        return (source.checkpoint, {}) if exists or source.kind == "checkpoint" else None
+    if source.kind == "pretrained":
         from wsol.models.weights import cached_weights_path, resolve_weights_enum
 
-        enum = resolve_weights_enum(cfg.model.arch, name)
+        model = source.model
+        enum = resolve_weights_enum(model.arch, model.weights)
         path = cached_weights_path(enum)
-        extra = {"arch": cfg.model.arch, "weights": str(enum),
-                 "output_stride": int(cfg.model.get("output_stride", 32))}
+        extra = {"arch": model.arch, "weights": str(enum), "output_stride": model.output_stride}
         return (path, extra) if path.is_file() else None
     return None
 
 
-def _quick_check(cfg: DictConfig, weights: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
+def _cam_settings(run: Run) -> dict[str, Any]:
+    return cam_map_settings(asdict(run.config.cam))
+
+
+def _quick_check(run: Run, weights: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
     """What the record must match to be trusted without rehashing (no dataset, no hashing)."""
     path, extra = weights
-    return {"dataset": {"format": cfg.data.get("format", "voc"),
-                        "root": str(absolute_path(cfg.data.root).resolve()),
-                        "split": cfg.data.cam_split},
-            "input_size": int(cfg.data.input_size), "class_names": list(class_names(cfg)),
-            "cam": cam_map_settings(OmegaConf.to_container(cfg.cam, resolve=True)),
-            "weights": {**file_stamp(path), **extra}}
+    data = run.config.data
+    return {"dataset": {"format": data.format, "root": str(run.data.root.resolve()),
+                        "split": data.cam_split},
+            "input_size": data.input_size, "class_names": list(run.class_names()),
+            "cam": _cam_settings(run), "weights": {**file_stamp(path), **extra}}
 
 
-def cam_location(cfg: DictConfig, ctx: RunContext,
-                 images: LabelledImages | None = None) -> CamLocation:
+def cam_location(run: Run, images: LabelledImages | None = None) -> CamLocation:
     """The keyed store for this configuration (hashes the weights file once per process).
 
     Raises WeightsError when no weights file identifies the model.
     """
-    # no weights file: require_checkpoint raises, naming the checkpoint and the fix
-    path, extra = _weights_file(cfg, ctx) or (require_checkpoint(checkpoint_path(cfg, ctx)), {})
+    found = weights_file(run)
+    if found is None:  # require_checkpoint raises, naming the checkpoint and the fix
+        found = (require_checkpoint(run.classifier.checkpoint or run.model_path), {})
+    path, extra = found
     model = (pretrained_fingerprint(extra["arch"], extra["weights"], path, extra["output_stride"])
              if extra else checkpoint_fingerprint(require_checkpoint(path)))
-    images = images if images is not None else dataset(cfg, cfg.data.cam_split)
-    inputs = key_inputs(data_format=cfg.data.get("format", "voc"),
-                        root=absolute_path(cfg.data.root), split=cfg.data.cam_split,
-                        ids=list(images.ids), input_size=cfg.data.input_size, model=model,
-                        class_names=class_names(cfg),
-                        cam_cfg=OmegaConf.to_container(cfg.cam, resolve=True))
+    data = run.config.data
+    images = images if images is not None else run.data.open(data.cam_split)
+    inputs = key_inputs(data_format=data.format, root=run.data.root, split=data.cam_split,
+                        ids=list(images.ids), input_size=data.input_size, model=model,
+                        class_names=run.class_names(), cam_cfg=asdict(run.config.cam))
     key = cache_key(inputs)
-    if ctx.cam_store is not None:
-        store = ctx.cam_store  # explicit cam.store_dir wins; its manifest still guards it
-    elif ctx.cache_dir is not None:
-        store = ctx.cache_dir / "cams" / key
-    else:  # a context built without a cache (library use)
-        store = ctx.run_dir / "cams"
+    store = run.store_dir if run.store_dir is not None else run.cache_dir / "cams" / key
     return CamLocation(store, key, inputs)
 
 
-def write_cam_record(cfg: DictConfig, ctx: RunContext, location: CamLocation) -> None:
+def write_cam_record(run: Run, location: CamLocation) -> None:
     """``<run_dir>/cam_store.json``: the store path and key, for the run's later stages."""
-    weights = _weights_file(cfg, ctx)
-    atomic_write_json(ctx.cam_record_path, {
+    weights = weights_file(run)
+    atomic_write_json(run.cam_record_path, {
         "path": str(location.path), "key": location.key,
-        "check": _quick_check(cfg, weights) if weights else None})
+        "check": _quick_check(run, weights) if weights else None})
 
 
-def resolve_cam_dir(cfg: DictConfig, ctx: RunContext) -> Path:
-    """The store a reading stage (localize, evaluate) should use; see the module docstring.
+def store_for_reading(run: Run) -> Path | None:
+    """The store a reading stage (localize, evaluate) should use, or None when no model
+    identifies one (nothing was ever computed for this configuration).
 
     Order: ``cam.store_dir``; this run's record if it still matches; the keyed cache when a
-    weights file identifies the model; else the unkeyed ``<run_dir>/cams`` of older runs.
+    weights file identifies the model.
     """
-    if ctx.cam_store is not None:
-        return ctx.cam_store
-    weights = _weights_file(cfg, ctx)
-    if weights is None:
-        return ctx.run_dir / "cams"
-    record = _read_record(ctx.cam_record_path)
-    if record and record.get("check") == _jsonable(_quick_check(cfg, weights)):
-        return Path(record["path"])
-    return cam_location(cfg, ctx).path
+    if run.store_dir is not None:
+        return run.store_dir
+    if "store" in run._memo:
+        return run._memo["store"]
+    weights = weights_file(run)
+    path = None
+    if weights is not None:
+        record = _read_record(run.cam_record_path)
+        if record and record.get("check") == _jsonable(_quick_check(run, weights)):
+            path = Path(record["path"])
+        else:
+            path = cam_location(run).path
+    if path is not None:  # None may change: a train stage of this run makes the model later
+        run._memo["store"] = path
+    return path
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 
 import torch
 import torch.distributed as dist
-from omegaconf import DictConfig
 from torch.utils.data import Sampler
+
+from wsol.app.schema import TrainerConfig
 
 # Where launchers put a process's rank before it joins the process group, in Lightning's order
 # (torchrun, Lightning's own launcher, SLURM, LSF).
@@ -45,12 +46,12 @@ def barrier() -> None:
         dist.barrier()
 
 
-def requested_processes(trainer_cfg: DictConfig) -> int:
+def requested_processes(trainer_cfg: TrainerConfig) -> int:
     """How many processes ``trainer.devices`` x ``trainer.num_nodes`` asks for (1 if unknown).
 
     ``devices`` may be an int, ``-1``/``"auto"`` (all GPUs), ``"0,1"`` or a list of ids.
     """
-    devices = trainer_cfg.get("devices", 1)
+    devices = trainer_cfg.devices
     if isinstance(devices, str):
         text = devices.strip()
         if text in ("auto", "-1"):
@@ -65,7 +66,7 @@ def requested_processes(trainer_cfg: DictConfig) -> int:
         count = devices if devices >= 0 else max(1, torch.cuda.device_count())
     else:
         count = len(list(devices))
-    return max(1, count) * int(trainer_cfg.get("num_nodes", 1) or 1)
+    return max(1, count) * int(trainer_cfg.num_nodes or 1)
 
 
 def ranks_started_externally() -> bool:

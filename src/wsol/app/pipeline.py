@@ -1,4 +1,4 @@
-"""``run(cfg)``: the configured stages in order, each a plain function over the run directory."""
+"""``run(cfg)``: the configured stages in order, each a plain function of the run objects."""
 
 from __future__ import annotations
 
@@ -15,37 +15,28 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from wsol.app.context import RunContext, data_root, require_model_inputs
+from wsol.app.build import Run, build_run
 from wsol.app.distributed import (
     barrier,
     is_global_zero,
     ranks_started_externally,
     requested_processes,
 )
+from wsol.app.schema import RunConfig
+from wsol.app.stages import STAGES
 from wsol.errors import ConfigError, WsolError
 from wsol.io.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
-StageFn = Callable[[DictConfig, RunContext], dict]
+StageFn = Callable[[Run], dict]
 
 
-# Stage name -> "module:function"; imported only when the stage runs, so a stage list never
-# pays for (or breaks on) the imports of stages it does not use.
-STAGES: dict[str, str] = {
-    "train": "wsol.app.stages.train:train_stage",
-    "cam": "wsol.app.stages.cam:cam_stage",
-    "localize": "wsol.app.stages.localize:localize_stage",
-    "evaluate": "wsol.app.stages.evaluate:evaluate_stage",
-    "report": "wsol.app.stages.report:report_stage",
-}
-# Stages every DDP rank runs (each on its share of the data); the others read their files and
-# run on global rank 0 only, after a barrier.
-DISTRIBUTED_STAGES = frozenset({"train", "cam"})
+DISTRIBUTED_STAGES = frozenset(name for name, spec in STAGES.items() if spec.distributed)
 
 
 def _load_stage(name: str) -> StageFn:
-    module, function = STAGES[name].split(":")
+    module, function = STAGES[name].function.split(":")
     return getattr(importlib.import_module(module), function)
 
 
@@ -57,7 +48,7 @@ def _read_metrics(path: Path) -> dict[str, float]:
         return {}
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
+def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
     """Run ``cfg.stages`` in order in ``cfg.paths.run_dir``; returns the merged metrics.
 
     ``metrics.json`` is rewritten (atomically) after every stage, so a run killed in a later
@@ -65,36 +56,34 @@ def run(cfg: DictConfig) -> dict[str, float]:
     run on all ranks, each followed by a barrier; the other stages and every run-level file
     are global rank 0's, and the other ranks return ``{}``.
     """
-    unknown = [s for s in cfg.stages if s not in STAGES]
-    if unknown:
-        raise ConfigError(f"stages={list(cfg.stages)}: unknown {unknown}; "
-                          f"choose from {list(STAGES)}.")
-    check_launch(cfg)
-    seed_everything(cfg)
-    ctx = RunContext.from_config(cfg)  # run dir, cam.store_dir, paths.cache_dir
-    require_writable_dir(ctx.run_dir)
-    check_inputs(cfg, ctx)
+    run_objects = build_run(cfg)  # typed, validated: a bad value stops here, before any work
+    check_launch(run_objects)
+    seed_everything(run_objects.config)
+    require_writable_dir(run_objects.run_dir)
+    from wsol.app.preflight import require_inputs
+
+    require_inputs(run_objects)  # every input the stages read, before any of them starts
     if is_global_zero():
-        atomic_write_json(ctx.run_dir / "run_info.json", run_info(cfg))
-    metrics = _read_metrics(ctx.metrics_path)
-    for name in cfg.stages:
+        atomic_write_json(run_objects.run_dir / "run_info.json", run_info(run_objects.config))
+    metrics = _read_metrics(run_objects.metrics_path)
+    for name in run_objects.stages:
         distributed = name in DISTRIBUTED_STAGES
         if not distributed and not is_global_zero():
             continue
-        log.info("stage %s -> %s", name, ctx.run_dir)
-        result = _load_stage(name)(cfg, ctx)
+        log.info("stage %s -> %s", name, run_objects.run_dir)
+        result = _load_stage(name)(run_objects)
         if distributed:
             barrier()  # every rank's files are on disk before anyone reads them
         if is_global_zero():
             metrics.update(result)
-            atomic_write_json(ctx.metrics_path, metrics)
+            atomic_write_json(run_objects.metrics_path, metrics)
     if not is_global_zero():
         return {}
-    print_summary(metrics, ctx)
+    print_summary(metrics, run_objects.run_dir)
     return metrics
 
 
-def seed_everything(cfg: DictConfig) -> None:
+def seed_everything(cfg: RunConfig) -> None:
     """Seed Python, NumPy and torch with ``cfg.seed``; through Lightning (which also seeds DDP
     ranks and loader workers) only when a Lightning stage runs, as importing it costs ~3 s
     that an evaluate-only sweep job need not pay."""
@@ -122,11 +111,12 @@ def require_writable_dir(run_dir: Path) -> None:
             "make it writable (chmod u+w / check the disk is mounted read-write).") from err
 
 
-def check_launch(cfg: DictConfig) -> None:
+def check_launch(run: Run) -> None:
     """Refuse DDP inside a local ``-m`` sweep: Lightning would re-execute the sweep command
     line (``-m`` included) for every extra rank. SLURM tasks and torchrun start ranks
     themselves, so there it is fine."""
-    if requested_processes(cfg.trainer) <= 1 or ranks_started_externally():
+    trainer = run.config.trainer
+    if requested_processes(trainer) <= 1 or ranks_started_externally():
         return
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -137,23 +127,12 @@ def check_launch(cfg: DictConfig) -> None:
         return
     if multirun:
         raise ConfigError(
-            f"trainer.devices={cfg.trainer.devices} (DDP) cannot run inside a local -m sweep; "
+            f"trainer.devices={trainer.devices} (DDP) cannot run inside a local -m sweep; "
             "sweep with hydra/launcher=slurm (one SLURM task per device), or run each "
             "multi-device configuration without -m.")
 
 
-def check_inputs(cfg: DictConfig, ctx: RunContext) -> None:
-    """Fail before any work when the data root or the checkpoint a stage needs is missing."""
-    if set(cfg.stages) & {"train", "cam", "evaluate"}:
-        data_root(cfg)  # raises DataError naming data.root; generates the demo when configured
-    require_model_inputs(cfg, ctx)  # pretrained weights file / checkpoint, named with the fix
-    if set(cfg.stages) & {"localize", "evaluate"}:
-        from wsol.app.stages.scoring import check_eval_config
-
-        check_eval_config(cfg)  # eval.* thresholds: before hours of training, not after
-
-
-def run_info(cfg: DictConfig) -> dict[str, str]:
+def run_info(cfg: RunConfig) -> dict[str, str]:
     """The experiment name and the command line that reproduces this run (for the tables)."""
     try:
         from hydra.core.hydra_config import HydraConfig
@@ -181,12 +160,12 @@ SUMMARY_ROWS = (
 )
 
 
-def print_summary(metrics: dict[str, float], ctx: RunContext) -> None:
+def print_summary(metrics: dict[str, float], run_dir: Path) -> None:
     """A short table of the headline metrics (percent) on stdout."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"wsol results  ({ctx.run_dir})")
+    table = Table(title=f"wsol results  ({run_dir})")
     table.add_column("metric")
     table.add_column("%", justify="right")
     table.add_column("at τ", justify="right")

@@ -1,23 +1,25 @@
-"""What a configured run needs on disk, checked before it starts (``scripts/check_data.py``).
+"""One table of pre-run rules: what the configured stages will read, checked before any starts.
 
-:func:`check_run` looks at the stages of a composed config and lists, as :class:`Finding`
-rows, everything they will read: the data root, each split the stages use (its list, the
-images and annotations of every id, the masks the evaluate stage scores against), optionally
-whether every image decodes, and the pretrained weights or checkpoint the model needs.
-Nothing is generated, downloaded or written.
+Each stage declares what it reads (:data:`wsol.app.stages.STAGES`); :data:`INPUTS` maps each of
+those names to a rule that yields :class:`Finding` rows. The same rules serve two callers:
+``scripts/check_data.py`` lists every finding (:func:`check_run`; nothing is generated,
+downloaded or written), and the run stops at the first failing one (:func:`require_inputs`,
+which may generate the demo dataset). Only the stages that run are checked, and an input an
+earlier stage of the same run produces (its model.pt, its CAM store) is not required up front.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig
 from tqdm import tqdm
 
-from wsol.errors import WsolError
+from wsol.app.build import Run, absolute_path
+from wsol.app.stages import STAGES
+from wsol.errors import DataError, WeightsError, WsolError
 
 README = "data/README.md"
 SHOW = 3  # ids named per missing-files line
@@ -25,85 +27,123 @@ SHOW = 3  # ids named per missing-files line
 
 @dataclass(frozen=True)
 class Finding:
-    """One line of the report: ``ok`` False means the run would stop (or fail) on it."""
+    """One line of the report: ``ok`` False means the run would stop on it. ``error`` is the
+    exception the run raises for it (the reader's own, when a reader found it)."""
 
     check: str
     ok: bool
     detail: str
     fix: str = ""
+    error: WsolError | None = field(default=None, compare=False)
+
+    def exception(self) -> WsolError:
+        if self.error is not None:
+            return self.error
+        return DataError(f"{self.detail}; {self.fix}" if self.fix else self.detail)
 
 
-def check_run(cfg: DictConfig, decode: bool = False, progress: bool = True) -> list[Finding]:
-    """Every input ``cfg.stages`` will read, in report order. ``decode`` also decodes images."""
-    from wsol.app.context import absolute_path
+@dataclass
+class _Context:
+    """What one pass over the rules shares: the run, the mode and the splits already checked."""
 
-    stages = set(cfg.stages)
-    findings: list[Finding] = []
-    if stages & {"train", "cam", "evaluate"}:
-        root = absolute_path(cfg.data.root)
-        if _check_root(cfg, root, findings):
-            names = _class_names(cfg, root, findings)
-            if names is not None:
-                for split, keys, masks in _needed_splits(cfg, findings):
-                    findings += _check_split(cfg, root, split, keys, names, masks, decode,
-                                             progress)
-    findings += _check_model(cfg, stages)
-    return findings
+    run: Run
+    generate: bool  # the run (may generate the demo) or the checker (generates nothing)
+    decode: bool = False
+    progress: bool = False
+    root_ok: bool | None = None
+    splits_done: set = field(default_factory=set)
 
 
-def _check_root(cfg: DictConfig, root: Path, findings: list[Finding]) -> bool:
-    if cfg.data.get("generate"):
-        state = "present" if root.is_dir() else "absent: generated on first run"
-        findings.append(Finding("data root", True, f"{root} ({state})"))
-        return root.is_dir()
-    if root.is_dir():
-        findings.append(Finding("data root", True, str(root)))
-        return True
-    from wsol.datasets.roots import root_hint
-
-    findings.append(Finding(
-        "data root", False,
-        f"{root} does not exist (data.root={cfg.data.root}){root_hint(root)}",
-        f"set data.root=/path/to/{cfg.data.name} or WSOL_DATA=/dir/holding/it; {README} "
-        f"shows the tree"))
-    return False
-
-
-def _class_names(cfg: DictConfig, root: Path, findings: list[Finding]):
-    from wsol.app.context import class_names  # given the root: generates nothing
-
+def _root(ctx: _Context) -> Iterator[Finding]:
+    if ctx.root_ok is not None:
+        return
+    data = ctx.run.data
+    if data.config.generate is not None and not ctx.generate:
+        state = "present" if data.root.is_dir() else "absent: generated on first run"
+        ctx.root_ok = data.root.is_dir()
+        yield Finding("data root", True, f"{data.root} ({state})")
+        return
     try:
-        return class_names(cfg, root)
+        data.ensure_root()  # generates the demo when configured (the run only)
     except WsolError as err:
-        findings.append(Finding("classes", False, str(err), "see the message"))
-        return None
+        ctx.root_ok = False
+        from wsol.datasets.roots import root_hint
+
+        yield Finding("data root", False,
+                      f"{data.root} does not exist (data.root={data.config.root})"
+                      f"{root_hint(data.root)}",
+                      f"set data.root=/path/to/{data.config.name} or WSOL_DATA=/dir/holding/it;"
+                      f" {README} shows the tree", err)
+        return
+    ctx.root_ok = True
+    yield Finding("data root", True, str(data.root))
 
 
-def masks_expected(cfg: DictConfig) -> bool:
-    """Whether this dataset has segmentation masks to score (VOC Segmentation sets, COCO)."""
-    fmt = cfg.data.get("format", "voc")
-    return fmt == "coco" or (fmt == "voc" and cfg.data.get("image_set") == "Segmentation")
-
-
-def _needed_splits(cfg: DictConfig, findings: list[Finding]):
-    """``(split, config keys, needs masks)`` for each distinct split the stages read."""
-    stages, wanted = set(cfg.stages), []
-    if "train" in stages:
-        wanted += [("data.train_split", cfg.data.get("train_split"), False, True)]
-        wanted += [("data.val_split", cfg.data.get("val_split"), False, False)]
-    if stages & {"cam", "evaluate"}:
-        wanted += [("data.cam_split", cfg.data.get("cam_split"),
-                    "evaluate" in stages and masks_expected(cfg), True)]
+def _splits(ctx: _Context, wanted: Sequence[tuple[str, str | None, bool, bool]]
+            ) -> Iterator[Finding]:
+    """``wanted``: (config key, split, needs masks, required) for each split a stage reads."""
+    yield from _root(ctx)
+    if not ctx.root_ok:
+        return
+    try:
+        names = ctx.run.data.class_names()
+    except WsolError as err:
+        yield Finding("classes", False, str(err), "see the message", err)
+        return
     merged: dict[str, tuple[list[str], bool]] = {}
     for key, split, masks, required in wanted:
         if not split:
             if required:
-                findings.append(Finding(key, False, f"{key} is not set",
-                                        f"set {key}=SPLIT, or leave its stage out of stages="))
+                yield Finding(key, False, f"{key} is not set",
+                              f"set {key}=SPLIT, or leave its stage out of stages=")
             continue
         keys, had = merged.get(split, ([], False))
         merged[split] = (keys + [key], had or masks)
-    return [(split, ", ".join(keys), masks) for split, (keys, masks) in merged.items()]
+    for split, (keys, masks) in merged.items():
+        if (split, masks) in ctx.splits_done:
+            continue
+        ctx.splits_done.add((split, masks))
+        yield from _check_split(ctx, split, ", ".join(keys), names, masks)
+
+
+def _check_split(ctx: _Context, split: str, keys: str, names, masks: bool) -> Iterator[Finding]:
+    run, head = ctx.run, f"split {split} ({keys})"
+    fmt, root = run.config.data.format, run.data.root
+    fix = f"restore the files or fix data.root; {README}"
+    findings: list[Finding] = []
+    try:
+        if fmt == "voc":
+            present = _voc_files(run, split, head, masks, fix, findings)
+        else:
+            listing = _open_unchecked(fmt, root, split, names)
+            findings.append(Finding(f"{head}: annotations", True, _describe(listing)))
+            present = _missing(f"{head}: images", listing.ids, listing.image_path, fix, findings)
+            if masks:
+                findings.append(Finding(f"{head}: masks", True, "from the instance annotations"))
+        if all(f.ok for f in findings):  # every file is there: parse (unknown classes, bad XML)
+            dataset = run.data.open(split, require_masks=masks)
+            if ctx.decode:
+                findings.append(_decode(dataset, present, head, ctx.progress))
+    except WsolError as err:
+        findings.append(Finding(head, False, str(err), "see the message", err))
+    yield from findings
+
+
+def _voc_files(run: Run, split: str, head: str, masks: bool, fix: str,
+               findings: list[Finding]) -> list[str]:
+    from wsol.datasets.voc import read_split_file
+
+    data, root = run.config.data, run.data.root
+    ids = read_split_file(root, split, data.image_set or "Segmentation")
+    present = _missing(f"{head}: images", ids, lambda i: root / "JPEGImages" / f"{i}.jpg", fix,
+                       findings)
+    _missing(f"{head}: annotations", ids, lambda i: root / "Annotations" / f"{i}.xml", fix,
+             findings)
+    if masks:
+        mask_dir = root / data.mask_dir
+        _missing(f"{head}: masks", ids, lambda i: mask_dir / f"{i}.png",
+                 f"restore {mask_dir.name}/, or score a split that has masks; {README}", findings)
+    return present
 
 
 def _missing(label: str, ids: Sequence[str], path_of: Callable[[str], Path], fix: str,
@@ -120,47 +160,6 @@ def _missing(label: str, ids: Sequence[str], path_of: Callable[[str], Path], fix
     return [i for i in ids if i not in absent_set]
 
 
-def _check_split(cfg, root: Path, split: str, keys: str, names, masks: bool, decode: bool,
-                 progress: bool) -> list[Finding]:
-    fmt = cfg.data.get("format", "voc")
-    head = f"split {split} ({keys})"
-    out: list[Finding] = []
-    fix = f"restore the files or fix data.root; {README}"
-    try:
-        if fmt == "voc":
-            ds, present = _voc_split(cfg, root, split, head, names, masks, fix, out)
-        elif fmt in ("coco", "imagenet"):
-            ds = _open_unchecked(fmt, root, split, names)
-            out.append(Finding(f"{head}: annotations", True, _describe(ds)))
-            present = _missing(f"{head}: images", ds.ids, ds.image_path, fix, out)
-            if masks:
-                out.append(Finding(f"{head}: masks", True, "from the instance annotations"))
-        else:
-            return [Finding(head, False, f"data.format={fmt!r} is unknown",
-                            "use voc, coco or imagenet")]
-    except WsolError as err:
-        return out + [Finding(head, False, str(err), "see the message")]
-    if decode and ds is not None and present:
-        out.append(_decode(ds, present, head, progress))
-    return out
-
-
-def _voc_split(cfg, root, split, head, names, masks, fix, out):
-    from wsol.datasets.voc import VOCDataset, read_split_file
-
-    ids = read_split_file(root, split, cfg.data.get("image_set") or "Segmentation")
-    present = _missing(f"{head}: images", ids, lambda i: root / "JPEGImages" / f"{i}.jpg",
-                       fix, out)
-    _missing(f"{head}: annotations", ids, lambda i: root / "Annotations" / f"{i}.xml", fix, out)
-    mask_dir = root / (cfg.data.get("mask_dir") or "SegmentationClass")
-    if masks:
-        _missing(f"{head}: masks", ids, lambda i: mask_dir / f"{i}.png",
-                 f"restore {mask_dir.name}/, or score a split that has masks; {README}", out)
-    if all(f.ok for f in out):  # every file is there: parse them (unknown classes, bad XML)
-        return VOCDataset.from_config(root, split, cfg.data, names), present
-    return None, present
-
-
 def _open_unchecked(fmt: str, root: Path, split: str, names):
     if fmt == "coco":
         from wsol.datasets.coco import COCODataset
@@ -171,61 +170,194 @@ def _open_unchecked(fmt: str, root: Path, split: str, names):
     return ImageNetDataset(root, split, names, check_files=False)
 
 
-def _describe(ds) -> str:
-    text = f"{len(ds)} images"
-    if getattr(ds, "dropped_empty", 0):
-        text += f" ({ds.dropped_empty} without annotations dropped)"
-    if getattr(ds, "clipped_boxes", 0):
-        text += f" ({ds.clipped_boxes} boxes clipped to their image)"
+def _describe(dataset) -> str:
+    text = f"{len(dataset)} images"
+    if dataset.dropped_empty:
+        text += f" ({dataset.dropped_empty} without annotations dropped)"
+    if dataset.clipped_boxes:
+        text += f" ({dataset.clipped_boxes} boxes clipped to their image)"
     return text
 
 
-def _decode(ds, ids: Sequence[str], head: str, progress: bool) -> Finding:
+def _decode(dataset, ids: Sequence[str], head: str, progress: bool) -> Finding:
     from wsol.datasets.voc_format import read_image
 
     bad = []
     for image_id in tqdm(ids, desc=f"decode {head}", unit="img", disable=not progress):
         try:
-            read_image(ds.image_path(image_id))
+            read_image(dataset.image_path(image_id))
         except WsolError:
-            bad.append(str(ds.image_path(image_id)))
+            bad.append(str(dataset.image_path(image_id)))
     if bad:
         return Finding(f"{head}: decode", False, f"{len(bad)} of {len(ids)} corrupt, e.g. "
                        f"{', '.join(bad[:SHOW])}", "re-extract them from the archive")
     return Finding(f"{head}: decode", True, f"{len(ids)} decode")
 
 
-def _check_model(cfg: DictConfig, stages: set[str]) -> list[Finding]:
-    from wsol.app.context import absolute_path
+# -- the inputs stages read ----------------------------------------------------------------
 
-    model = cfg.model
-    if "train" not in stages and "cam" in stages and model.get("checkpoint"):
-        path = absolute_path(model.checkpoint)
-        if path.is_file():
-            return [Finding("model.checkpoint", True, str(path))]
-        return [Finding("model.checkpoint", False, f"{path} does not exist",
-                        "point model.checkpoint at a model.pt the train stage wrote, or add "
-                        "train to stages")]
-    if "train" not in stages and "cam" not in stages:
-        return []
-    if not model.get("weights"):
-        if "train" in stages:
-            return [Finding("model.weights", True, "null: the network is trained from scratch")]
-        return [Finding("model.checkpoint", False, "stages run cam without train, and neither "
-                        "model.checkpoint nor model.weights is set",
-                        "set model.checkpoint=PATH/model.pt or add train to stages")]
+
+def _train_split(ctx: _Context) -> Iterator[Finding]:
+    data = ctx.run.config.data
+    yield from _splits(ctx, [("data.train_split", data.train_split, False, True),
+                             ("data.val_split", data.val_split, False, False)])
+
+
+def _cam_split(ctx: _Context) -> Iterator[Finding]:
+    yield from _splits(ctx, [("data.cam_split", ctx.run.config.data.cam_split, False, True)])
+
+
+def _scored_split(ctx: _Context) -> Iterator[Finding]:
+    masks = ctx.run.data.masks_expected
+    yield from _splits(ctx, [("data.cam_split", ctx.run.config.data.cam_split, masks, True)])
+
+
+def _weights_finding(run: Run) -> Finding:
+    """The torchvision weights file ``model.weights`` names, in the local torch cache."""
     from wsol.models.weights import cached_weights_path, resolve_weights_enum
 
+    model = run.config.model
     try:
         weights = resolve_weights_enum(model.arch, model.weights)
     except WsolError as err:
-        return [Finding("model.weights", False, str(err), "name torchvision weights exactly")]
+        return Finding("model.weights", False, str(err), "name torchvision weights exactly", err)
     path = cached_weights_path(weights)
     if path.is_file():
-        return [Finding("model.weights", True, f"{model.weights}: {path}")]
-    return [Finding("model.weights", False, f"{model.weights}: {path} is missing",
-                    f"on a machine with internet download {weights.url} to {path} (or set "
-                    f"TORCH_HOME), or run with model.weights=null")]
+        return Finding("model.weights", True, f"{model.weights}: {path}")
+    fix = (f"on a machine with internet download {weights.url} to {path} (or set TORCH_HOME), "
+           "or run with model.weights=null")
+    return Finding("model.weights", False, f"{model.weights}: {path} is missing", fix,
+                   WeightsError(f"Pretrained weights {model.weights} are not in the local torch "
+                                f"cache: {path} is missing. To fix: {fix}."))
+
+
+def _init_weights(ctx: _Context) -> Iterator[Finding]:
+    if ctx.run.config.model.weights:
+        yield _weights_finding(ctx.run)
+    else:
+        yield Finding("model.weights", True, "null: the network is trained from scratch")
+
+
+def _classifier(ctx: _Context) -> Iterator[Finding]:
+    source = ctx.run.classifier
+    if source.kind == "trained":
+        yield Finding("classifier", True, f"{source.checkpoint}, written by this run's train stage")
+    elif source.kind == "pretrained":
+        yield _weights_finding(ctx.run)
+    elif source.kind == "checkpoint":
+        path = source.checkpoint
+        if path.is_file():
+            yield Finding("model.checkpoint", True, str(path))
+        else:
+            fix = ("point model.checkpoint at a model.pt the train stage wrote, or add train to "
+                   "stages")
+            yield Finding("model.checkpoint", False, f"{path} does not exist", fix,
+                          WeightsError(f"Checkpoint {path} does not exist; run the train stage "
+                                       "first (stages=[train,...]) or set model.checkpoint=PATH."))
+    else:
+        yield Finding("model.checkpoint", False, "stages run cam without train, and neither "
+                      "model.checkpoint nor model.weights is set",
+                      "set model.checkpoint=PATH/model.pt or add train to stages",
+                      WeightsError("Nothing to explain: stages run cam without train and neither "
+                                   "model.checkpoint nor model.weights is set; set "
+                                   "model.checkpoint=PATH/model.pt or add train to stages."))
+
+
+def _cam_store(ctx: _Context, seeds_suffice: bool = False) -> Iterator[Finding]:
+    run = ctx.run
+    if "cam" in run.stages:
+        yield Finding("CAM store", True, "made by this run's cam stage")
+        return
+    if seeds_suffice and run.config.eval.seeds_dir:
+        from wsol.app.cam_cache import store_for_reading
+
+        try:
+            store = store_for_reading(run)
+        except WsolError:
+            store = None
+        state = f"maps in {store} scored too" if store and _has_maps(store) else "no maps"
+        yield Finding("CAM store", True, f"{state}; eval.seeds_dir is scored")
+        return
+    from wsol.app.cam_cache import store_for_reading
+
+    try:
+        store = store_for_reading(run)
+    except WsolError as err:
+        yield Finding("CAM store", False, str(err), "see the message", err)
+        return
+    fix = "run the cam stage first (stages=[cam,...]) with the same settings"
+    if store is None:
+        yield Finding("CAM store", False, "no model identifies a CAM store (no model.checkpoint, "
+                      "no model.pt in the run, no model.weights file, no cam.store_dir)",
+                      fix + ", or set model.checkpoint / cam.store_dir")
+    elif not _has_maps(store):
+        yield Finding("CAM store", False, f"No CAMs for this configuration in {store}", fix,
+                      DataError(f"No CAMs for this split in {store}; run the cam stage first "
+                                "(stages=[cam,...])."))
+    else:
+        yield Finding("CAM store", True, str(store))
+
+
+def _has_maps(store: Path) -> bool:
+    return store.is_dir() and any(name.endswith(".npz") for name in os.listdir(store))
+
+
+def _cam_store_or_seeds(ctx: _Context) -> Iterator[Finding]:
+    yield from _cam_store(ctx, seeds_suffice=True)
+
+
+def _seeds_dir(ctx: _Context) -> Iterator[Finding]:
+    seeds = ctx.run.config.eval.seeds_dir
+    if not seeds:
+        return
+    path = absolute_path(seeds)
+    if path.is_dir():
+        yield Finding("eval.seeds_dir", True, str(path))
+    else:
+        yield Finding("eval.seeds_dir", False, f"{path} is not a directory",
+                      "point eval.seeds_dir at a folder of <image_id>.png label maps")
+
+
+# Input name -> rule, in report order. A stage's ``reads`` names these.
+INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
+    "train_split": _train_split,
+    "cam_split": _cam_split,
+    "scored_split": _scored_split,
+    "init_weights": _init_weights,
+    "classifier": _classifier,
+    "cam_store": _cam_store,
+    "cam_store_or_seeds": _cam_store_or_seeds,
+    "seeds_dir": _seeds_dir,
+}
+
+
+def needed_inputs(stages: Sequence[str]) -> list[str]:
+    """The inputs ``stages`` read, in :data:`INPUTS` order (a store that only a store-free
+    evaluate reads is the same rule as the store localize reads)."""
+    reads = {name for stage in stages for name in STAGES[stage].reads}
+    if "cam_store" in reads:
+        reads.discard("cam_store_or_seeds")
+    return [name for name in INPUTS if name in reads]
+
+
+def _findings(run: Run, generate: bool, decode: bool = False,
+              progress: bool = False) -> Iterator[Finding]:
+    ctx = _Context(run, generate, decode, progress)
+    for name in needed_inputs(run.stages):
+        yield from INPUTS[name](ctx)
+
+
+def check_run(run: Run, decode: bool = False, progress: bool = True) -> list[Finding]:
+    """Every input the run's stages will read, in report order; ``decode`` decodes images too.
+    Nothing is generated, downloaded or written."""
+    return list(_findings(run, generate=False, decode=decode, progress=progress))
+
+
+def require_inputs(run: Run) -> None:
+    """Stop at the first missing or broken input (its WsolError), before any stage starts."""
+    for finding in _findings(run, generate=True):
+        if not finding.ok:
+            raise finding.exception()
 
 
 def print_findings(findings: Sequence[Finding], title: str = "wsol data check") -> None:

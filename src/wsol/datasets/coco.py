@@ -38,7 +38,14 @@ from pathlib import Path
 import numpy as np
 
 from wsol.datasets.classes import COCO_CLASSES, resolve_class_names
-from wsol.datasets.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
+from wsol.datasets.records import (
+    DatasetFeatures,
+    ImageAnnotation,
+    ImageRecord,
+    checked_index,
+    multi_hot,
+    record_at,
+)
 from wsol.datasets.voc_format import read_image
 from wsol.errors import DataError
 
@@ -68,7 +75,7 @@ def annotation_path(root: Path, split: str) -> Path:
     return Path(root) / "annotations" / f"instances_{split}.json"
 
 
-class COCODataset:
+class COCODataset(DatasetFeatures):
     """A split (``train2014``, ``val2017``, ...) of a COCO tree at ``root``.
 
     ``check_files=False`` skips the existence check of every image (the data checker lists
@@ -150,12 +157,6 @@ class COCODataset:
             raise DataError(f"{self.annotation_file}: annotation {ann.get('id')} has category_id "
                             f"{ann.get('category_id')!r}, which is not in 'categories'. "
                             f"Restore the file.") from None
-
-    @classmethod
-    def from_config(cls, root: Path, split: str, data_cfg, class_names: Sequence[str],
-                    require_masks: bool = False) -> COCODataset:
-        """Build from the ``data`` config group (no COCO-specific keys)."""
-        return cls(root, split, class_names, require_masks=require_masks)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -30,7 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-from wsol.datasets.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
+from wsol.datasets.records import (
+    DatasetFeatures,
+    ImageAnnotation,
+    ImageRecord,
+    checked_index,
+    multi_hot,
+    record_at,
+)
 from wsol.datasets.voc_format import read_image
 from wsol.errors import DataError
 
@@ -85,7 +92,7 @@ def imagenet_human_names(root: str | Path, short: bool = True) -> tuple[str, ...
     return tuple((d.split(",")[0].strip() if short else d) or w for w, d in read_synsets(root))
 
 
-class ImageNetDataset:
+class ImageNetDataset(DatasetFeatures):
     """A split (``val``) of ILSVRC CLS-LOC at ``root``; labels from the XML object names.
 
     ``class_names``: wnids in classifier order; ``None`` reads them from the mapping file.
@@ -174,12 +181,6 @@ class ImageNetDataset:
         return ImageAnnotation(np.asarray(boxes, np.int64).reshape(-1, 4),
                                np.asarray(labels, np.int64), np.zeros(len(boxes), bool),
                                (width, height))
-
-    @classmethod
-    def from_config(cls, root: Path, split: str, data_cfg, class_names: Sequence[str],
-                    require_masks: bool = False) -> ImageNetDataset:
-        """Build from the ``data`` config group (no ImageNet-specific keys)."""
-        return cls(root, split, class_names, require_masks=require_masks)
 
     def __len__(self) -> int:
         return len(self.ids)

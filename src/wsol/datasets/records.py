@@ -44,17 +44,26 @@ class LabelledImages(Protocol):
     """The interface every dataset format implements (VOCDataset, COCODataset, ...).
 
     ``ids`` (N,) str image ids in split order; ``labels`` float32 (N, C) multi-hot;
-    ``annotations`` one :class:`ImageAnnotation` per id; ``class_names`` (C,).
+    ``annotations`` one :class:`ImageAnnotation` per id; ``class_names`` (C,). The optional
+    features have defaults in :class:`DatasetFeatures`, which every reader inherits.
     """
 
     ids: list[str]
     labels: np.ndarray
     annotations: list[ImageAnnotation]
     class_names: tuple[str, ...]
+    clipped_boxes: int
+    dropped_empty: int
 
     def __len__(self) -> int: ...
 
     def image_path(self, image_id: str) -> Path: ...
+
+    def mask_path(self, image_id: str) -> Path | None: ...
+
+    def result_image_id(self, image_id: str) -> str | int: ...
+
+    def result_category_id(self, class_index: int) -> int: ...
 
     def image(self, index: int) -> np.ndarray:
         """uint8 (H, W, 3) RGB."""
@@ -65,6 +74,29 @@ class LabelledImages(Protocol):
         ...
 
     def __getitem__(self, index: int) -> ImageRecord: ...
+
+
+class DatasetFeatures:
+    """The optional parts of :class:`LabelledImages`, with the defaults a reader overrides.
+
+    - ``clipped_boxes``: boxes reaching past their image, clipped and counted (0: none);
+    - ``dropped_empty``: images left out for having no annotation (0: none);
+    - ``mask_path``: the file a mask is read from (None: masks are not files, e.g. COCO);
+    - ``result_image_id`` / ``result_category_id``: the ids a results file uses (COCO's
+      numeric ones; by default the image id itself and the 1-based class index).
+    """
+
+    clipped_boxes: int = 0
+    dropped_empty: int = 0
+
+    def mask_path(self, image_id: str) -> Path | None:
+        return None
+
+    def result_image_id(self, image_id: str) -> str | int:
+        return image_id
+
+    def result_category_id(self, class_index: int) -> int:
+        return class_index + 1
 
 
 def multi_hot(annotations: list[ImageAnnotation], num_classes: int) -> np.ndarray:

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from wsol.datasets.classes import VOC_CLASSES, resolve_class_names
-from wsol.datasets.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
+from wsol.datasets.records import (
+    DatasetFeatures,
+    ImageAnnotation,
+    ImageRecord,
+    checked_index,
+    multi_hot,
+    record_at,
+)
 from wsol.datasets.roots import root_hint
 from wsol.datasets.voc_format import (  # noqa: F401  (re-exported: the documented home of these)
     VOC_PALETTE,
@@ -33,7 +40,7 @@ VOCAnnotation = ImageAnnotation
 log = logging.getLogger(__name__)
 
 
-class VOCDataset:
+class VOCDataset(DatasetFeatures):
     """A split of a VOC tree at ``root`` (the folder holding JPEGImages/, Annotations/, ...).
 
     ``image_set`` picks ``ImageSets/<image_set>/<split>.txt`` ("Segmentation" or "Main").
@@ -85,14 +92,6 @@ class VOCDataset:
             self.clipped_example = path
         self.clipped_boxes += changed
         return VOCAnnotation(boxes, labels, difficult, size)
-
-    @classmethod
-    def from_config(cls, root: Path, split: str, data_cfg, class_names: Sequence[str],
-                    require_masks: bool = False) -> VOCDataset:
-        """Build from the ``data`` config group (``image_set``, optional ``mask_dir``)."""
-        return cls(root, split, class_names, image_set=data_cfg.get("image_set", "Segmentation"),
-                   require_masks=require_masks,
-                   mask_dir=data_cfg.get("mask_dir") or "SegmentationClass")
 
     def __len__(self) -> int:
         return len(self.ids)

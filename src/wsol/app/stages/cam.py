@@ -10,28 +10,25 @@ import logging
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
+from wsol.app.build import Run
 from wsol.app.cam_cache import cam_location, write_cam_record
-from wsol.app.context import RunContext, cam_classifier, dataset
 from wsol.app.distributed import RankShard
+from wsol.app.schema import CamConfig, RunConfig
 from wsol.cam import CamStore, GradCAM, multiscale_cams
-from wsol.errors import ConfigError
+from wsol.io.cpus import loader_workers
 from wsol.training.datamodule import CamDataset
 
 log = logging.getLogger(__name__)
-CLASS_CHOICES = ("gt", "topk", "all")
 
 
 class CamPredictor(pl.LightningModule):
     """Wraps a classifier and the CAM engine; ``predict_step`` returns one record per image."""
 
-    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: DictConfig) -> None:
+    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: CamConfig) -> None:
         super().__init__()
-        if cam_cfg.classes not in CLASS_CHOICES:
-            raise ConfigError(f"cam.classes={cam_cfg.classes!r}: choose one of {CLASS_CHOICES}.")
         self.net = net
         self.target_layer = target_layer
         self.cam_cfg = cam_cfg
@@ -119,16 +116,10 @@ def _only(items: list[dict]) -> dict:
     return items[0]
 
 
-IMAGE_SIZES = ("square", "original")
-
-
-def cam_input_size(cfg: DictConfig) -> int | None:
+def cam_input_size(cfg: RunConfig) -> int | None:
     """``data.input_size`` for ``cam.image_size=square``; None (original size) for
     ``original``, IRN's protocol: maps at each image's own resolution and aspect."""
-    mode = cfg.cam.get("image_size", "square")
-    if mode not in IMAGE_SIZES:
-        raise ConfigError(f"cam.image_size={mode!r}: choose one of {IMAGE_SIZES}.")
-    return None if mode == "original" else int(cfg.data.input_size)
+    return None if cfg.cam.image_size == "original" else cfg.data.input_size
 
 
 def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
@@ -139,18 +130,20 @@ def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[li
     return [b for b in batches if any(ids[i] not in done for i in b)]
 
 
-def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
-    """Make CAMs for ``cfg.data.cam_split`` into the keyed store (or ``cam.store_dir``).
+def cam_stage(run: Run) -> dict[str, float]:
+    """Make CAMs for ``data.cam_split`` into the keyed store (or ``cam.store_dir``).
 
     Images already stored are kept, so rerunning a killed run resumes it; the store path and
     key go to ``<run_dir>/cam_store.json`` for the later stages.
     """
-    net, target_layer = cam_classifier(cfg, ctx)
-    images = dataset(cfg, cfg.data.cam_split)
-    location = cam_location(cfg, ctx, images)
+    cfg = run.config
+    net, target_layer = run.classifier.load(run.class_names())
+    images = run.data.open(cfg.data.cam_split)
+    location = cam_location(run, images)
     store = CamStore(location.path, location.inputs, key=location.key,
                      expected_images=len(images))
-    write_cam_record(cfg, ctx, location)
+    write_cam_record(run, location)
+    run._memo["store"] = location.path  # the later stages of this run read this store
     todo = pending_batches(list(images.ids), store, cfg.cam.batch_size)
     if not todo:
         log.info("all %d images already have CAMs in %s", len(images), store.directory)
@@ -159,16 +152,16 @@ def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
              sum(len(b) for b in todo), len(images))
     loader = DataLoader(FixedBatches(CamDataset(images, cam_input_size(cfg)), todo),
                         batch_size=1, sampler=RankShard(len(todo)),
-                        num_workers=cfg.data.num_workers, collate_fn=_only)
+                        num_workers=loader_workers(cfg.data.num_workers), collate_fn=_only)
     # Under DDP every rank lists ``todo`` before any rank writes (nothing writes maps between
     # the previous barrier and predict's setup barrier), so all ranks shard the same list;
     # RankShard gives each rank its own batches, never padded or repeated (a rank may get none).
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
-        strategy=cfg.trainer.get("strategy", "auto"), num_nodes=cfg.trainer.get("num_nodes", 1),
+        strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes,
         use_distributed_sampler=False, logger=False, inference_mode=False,
         callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
-        default_root_dir=str(ctx.run_dir),
+        default_root_dir=str(run.run_dir),
     )
     predictor = CamPredictor(net, target_layer, cfg.cam)
     predictor.allow_zero_length_dataloader_with_multiple_devices = True  # see RankShard

@@ -1,5 +1,5 @@
 """Evaluate stage: score the CAM store against the split's ground truth, every threshold in one
-pass, streaming one image at a time.
+pass, streaming one image at a time; and/or a folder of label PNGs (``eval.seeds_dir``).
 
 Reads annotations and masks through the configured dataset (VOC, COCO, ImageNet), so every
 format is scored the same way. Writes ``metrics.json`` (flat, slash-separated, percent unless
@@ -12,13 +12,14 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig
 from tqdm import tqdm
 
-from wsol.app.context import RunContext, absolute_path, class_names, dataset
+from wsol.app.build import Run, absolute_path
+from wsol.app.cam_cache import store_for_reading
 from wsol.app.stages.curves import write_curves
 from wsol.app.stages.scoring import EvaluationSuite
 from wsol.cam import CamStore
+from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import read_voc_mask
 from wsol.errors import DataError
 from wsol.metrics import LabelEvaluator
@@ -27,37 +28,78 @@ from wsol.viz import save_example_figures
 log = logging.getLogger(__name__)
 
 
-def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
-    """Score the CAM store (and seeds) of this run; returns the metrics it wrote."""
-    names = class_names(cfg)
-    images = dataset(cfg, cfg.data.cam_split)
-    store = CamStore(ctx.cam_dir)
-    ids = scored_ids(images.ids, store, store.directory)  # cam_dir re-resolves on each access
-    suite = EvaluationSuite(cfg, len(names))
-    seeds_dir = absolute_path(cfg.eval.seeds_dir) if cfg.eval.get("seeds_dir") else None
-    seed_seg = LabelEvaluator(len(names) + 1) if seeds_dir else None
+def evaluate_stage(run: Run) -> dict[str, float]:
+    """Score the CAM store (and ``eval.seeds_dir``) of this run; returns the metrics it wrote.
+
+    With ``eval.seeds_dir`` and no maps for this configuration, only the label PNGs are scored
+    (scoring another method's pseudo-labels needs no CAMs and no classifier).
+    """
+    cfg = run.config
+    images = run.data.open(cfg.data.cam_split, require_masks=run.data.masks_expected)
+    store = _store(run)
+    metrics: dict[str, float] = {}
+    if store is not None:
+        metrics.update(_score_maps(run, images, store))
+    if cfg.eval.seeds_dir:
+        metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
+    # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
+    metrics["data/clipped_boxes"] = float(images.clipped_boxes)
+    metrics["data/dropped_empty_images"] = float(images.dropped_empty)
+    return metrics
+
+
+def _store(run: Run) -> CamStore | None:
+    """The run's CAM store; None when only ``eval.seeds_dir`` is to be scored."""
+    try:
+        path = store_for_reading(run)
+    except DataError:
+        path = None
+    if run.config.eval.seeds_dir and "cam" not in run.stages:
+        if path is None or not CamStore(path).ids():
+            log.info("no CAMs for this configuration: scoring eval.seeds_dir only")
+            return None
+    if path is None:
+        raise DataError("No CAM store for this configuration; run the cam stage first "
+                        "(stages=[cam,...]) or set model.checkpoint / cam.store_dir.")
+    return CamStore(path)
+
+
+def _score_maps(run: Run, images: LabelledImages, store: CamStore) -> dict[str, float]:
+    cfg = run.config
+    names = run.class_names()
+    ids = scored_ids(images.ids, store, store.directory)
+    suite = EvaluationSuite(cfg.eval, cfg.cam, len(names))
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
     for image_id in tqdm(ids, desc="evaluate", unit="img"):
         index = index_of[image_id]
         cams, class_ids = store.read(image_id)
-        mask = images.mask(index)
-        mask_path = str(images.mask_path(image_id)) if hasattr(images, "mask_path") else ""
-        suite.add(image_id, cams, class_ids, images.annotations[index], mask, mask_path)
-        if mask is not None and seed_seg is not None:
-            seed_seg.accumulate(_read_seed(seeds_dir, image_id), mask)
+        mask_path = images.mask_path(image_id)
+        suite.add(image_id, cams, class_ids, images.annotations[index], images.mask(index),
+                  str(mask_path) if mask_path else "")
     metrics = suite.compute()
     metrics["eval/images"] = float(len(ids))
-    # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
-    metrics["data/clipped_boxes"] = float(getattr(images, "clipped_boxes", 0))
-    metrics["data/dropped_empty_images"] = float(getattr(images, "dropped_empty", 0))
-    if seed_seg is not None:
-        seed_result = seed_seg.compute()
-        metrics["seeds/miou"] = round(float(seed_result["miou"]), 2)
-        metrics["seeds/coverage"] = round(float(seed_result["coverage"]), 2)
-    write_curves(ctx.curves_path, ctx.figures_dir, suite.cam_grid, suite.boxes.curves(),
+    write_curves(run.curves_path, run.figures_dir, suite.cam_grid, suite.boxes.curves(),
                  suite.center.curves(), suite.bg_grid, suite.seg_curve())
-    save_example_figures(ctx, cfg, store, images, names)
+    save_example_figures(run.figures_dir / "examples.png", store, images, names,
+                         cfg.eval.num_figures, cfg.eval.box_protocol, cfg.eval.box_threshold)
     return metrics
+
+
+def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, float]:
+    """``seeds/miou`` and ``seeds/coverage`` of one label PNG per image of the split."""
+    seed_seg = LabelEvaluator(len(images.class_names) + 1)
+    scored = 0
+    for index, image_id in enumerate(tqdm(images.ids, desc="evaluate seeds", unit="img")):
+        mask = images.mask(index)
+        if mask is not None:
+            seed_seg.accumulate(_read_seed(seeds_dir, image_id), mask)
+            scored += 1
+    if not scored:
+        raise DataError(f"eval.seeds_dir={seeds_dir}: the split has no ground-truth masks to "
+                        "score label PNGs against; pick a split with masks (data.cam_split).")
+    result = seed_seg.compute()
+    return {"seeds/miou": round(float(result["miou"]), 2),
+            "seeds/coverage": round(float(result["coverage"]), 2)}
 
 
 def scored_ids(split_ids: list[str], store: CamStore, cam_dir: Path) -> list[str]:

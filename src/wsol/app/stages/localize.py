@@ -7,25 +7,23 @@ palette PNGs (0 background, k+1 class k).
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
 from tqdm import tqdm
 
-from wsol.app.context import RunContext, class_names, dataset
+from wsol.app.build import Run
+from wsol.app.cam_cache import store_for_reading
 from wsol.cam import CamStore
 from wsol.datasets.voc import write_voc_mask
 from wsol.io.atomic import atomic_write_json
 from wsol.localize import box_from_protocol, seed_from_cams
 
 
-def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
+def localize_stage(run: Run) -> dict[str, float]:
     """Threshold every stored map into a box (``eval.box_protocol``) and a seed
     (``eval.bg_threshold``)."""
-    names = class_names(cfg)
-    store = CamStore(ctx.cam_dir)
-    images = dataset(cfg, cfg.data.cam_split)
-    # COCO results need numeric image and category ids; VOC-style sets keep names, class + 1.
-    image_key = getattr(images, "result_image_id", lambda image_id: image_id)
-    category_key = getattr(images, "result_category_id", lambda class_id: class_id + 1)
+    ev = run.config.eval
+    names = run.class_names()
+    store = CamStore(store_for_reading(run))
+    images = run.data.open(run.config.data.cam_split)
     results = []
     ids = store.ids()
     for image_id in tqdm(ids, desc="localize", unit="img"):
@@ -34,14 +32,15 @@ def localize_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         if scores is None:
             scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []
         for cam, class_id, score in zip(cams, class_ids.tolist(), scores, strict=True):
-            x0, y0, x1, y1 = box_from_protocol(cam, cfg.eval.box_protocol,
-                                               threshold=cfg.eval.box_threshold).tolist()
-            results.append({"image_id": image_key(image_id),
-                            "category_id": category_key(class_id),
+            x0, y0, x1, y1 = box_from_protocol(cam, ev.box_protocol,
+                                               threshold=ev.box_threshold).tolist()
+            # COCO results need numeric image and category ids; VOC-style sets keep names
+            results.append({"image_id": images.result_image_id(image_id),
+                            "category_id": images.result_category_id(class_id),
                             "category": names[class_id],
                             "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
                             "score": round(float(score), 6)})
-        seed = seed_from_cams(cams, class_ids, cfg.eval.bg_threshold)
-        write_voc_mask(ctx.seeds_dir / f"{image_id}.png", seed)
-    atomic_write_json(ctx.boxes_path, results)
+        seed = seed_from_cams(cams, class_ids, ev.bg_threshold)
+        write_voc_mask(run.seeds_dir / f"{image_id}.png", seed)
+    atomic_write_json(run.boxes_path, results)
     return {"localize/images": float(len(ids))}

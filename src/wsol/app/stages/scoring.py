@@ -10,8 +10,8 @@ boxes.
 from __future__ import annotations
 
 import numpy as np
-from omegaconf import DictConfig
 
+from wsol.app.schema import CamConfig, EvalConfig
 from wsol.datasets.records import ImageAnnotation
 from wsol.errors import DataError
 from wsol.localize import box_from_protocol, check_thresholds, normalize_scoremap, threshold_grid
@@ -39,16 +39,6 @@ def sweep_grid(explicit, step: float, key: str, must_include: float | None = Non
     return grid
 
 
-def check_eval_config(cfg: DictConfig) -> None:
-    """Validate every ``eval.*`` threshold, step and box protocol (ConfigError naming the key),
-    so a bad value stops a run before training or CAMs rather than after them."""
-    ev = cfg.eval
-    sweep_grid(ev.get("cam_thresholds"), ev.cam_threshold_step, "eval.cam_thresholds")
-    sweep_grid(ev.get("bg_thresholds"), ev.bg_threshold_step, "eval.bg_thresholds",
-               must_include=ev.bg_threshold, must_include_key="eval.bg_threshold")
-    box_from_protocol(np.zeros((2, 2), np.float32), ev.box_protocol, threshold=ev.box_threshold)
-
-
 def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
     """Binary GT for one class: 1 on the class, 0 elsewhere, 255 where the GT says ignore."""
     out = (mask == class_id + 1).astype(np.uint8)
@@ -59,12 +49,11 @@ def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
 class EvaluationSuite:
     """Streams (maps, annotation, mask) per image into every evaluator the config asks for."""
 
-    def __init__(self, cfg: DictConfig, num_classes: int) -> None:
-        ev = cfg.eval
-        self.cfg = cfg
-        self.cam_grid = sweep_grid(ev.get("cam_thresholds"), ev.cam_threshold_step,
+    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int) -> None:
+        self.ev = ev
+        self.cam_grid = sweep_grid(ev.cam_thresholds, ev.cam_threshold_step,
                                    "eval.cam_thresholds")
-        self.bg_grid = sweep_grid(ev.get("bg_thresholds"), ev.bg_threshold_step,
+        self.bg_grid = sweep_grid(ev.bg_thresholds, ev.bg_threshold_step,
                                   "eval.bg_thresholds", must_include=ev.bg_threshold,
                                   must_include_key="eval.bg_threshold")
         deltas = tuple(ev.iou_thresholds)
@@ -75,8 +64,8 @@ class EvaluationSuite:
         self.pxap = PxAPEvaluator(self.cam_grid)
         self.seg = SegEvaluator(num_classes + 1, self.bg_grid)
         self.corloc = CorLoc(num_classes)
-        ranked = cfg.cam.get("classes") == "topk"
-        topk = int(cfg.cam.get("topk", 1))
+        ranked = cam.classes == "topk"
+        topk = cam.topk
         self.loc_accuracy = LocAccuracy(topk=(1, 5) if topk >= 5 else (1,)) if ranked else None
         self.pairs = 0
         self.protocol_hits = 0
@@ -93,7 +82,7 @@ class EvaluationSuite:
                 f"{image_id} were made for a {cams.shape[-1]}x{cams.shape[-2]} image; the mask "
                 f"and the image must be the same size (fix or remove the mask)."
             )
-        ev = self.cfg.eval
+        ev = self.ev
         protocol_boxes = [box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold)
                           for cam in cams]
         center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
@@ -140,7 +129,7 @@ class EvaluationSuite:
             "baseline/center/maxboxacc_v2": center["maxboxacc_v2"],
             "loc/pairs": float(self.pairs),
         }
-        for delta in self.cfg.eval.iou_thresholds:
+        for delta in self.ev.iou_thresholds:
             metrics[f"loc/maxboxacc@{delta}"] = box_result[f"maxboxacc@{delta}"]
         corloc = self.corloc.compute()["corloc"]
         if corloc == corloc:  # NaN when no image had a non-difficult box
@@ -154,7 +143,7 @@ class EvaluationSuite:
             seg_result = self.seg.compute()
             metrics.update({
                 "loc/pxap": self.pxap.compute()["pxap"],
-                "seg/miou": self.seg.miou_at(self.cfg.eval.bg_threshold),
+                "seg/miou": self.seg.miou_at(self.ev.bg_threshold),
                 "seg/miou_best": seg_result["miou_best"],
                 "seg/best_threshold": seg_result["best_threshold"],
             })

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import asdict
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from wsol.app.context import RunContext, class_names, data_root, dataset
+from wsol.app.build import Run
 from wsol.app.distributed import global_rank
+from wsol.io.cpus import loader_workers
 from wsol.models.checkpoint import save_classifier
 from wsol.models.classifier import Classifier, mean_average_precision
 from wsol.training.datamodule import WSOLDataModule
@@ -19,30 +20,31 @@ from wsol.training.datamodule import WSOLDataModule
 log = logging.getLogger(__name__)
 
 
-def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
-    """Train ``cfg.model`` on ``cfg.data.train_split``; returns ``train/*`` metrics."""
-    names = class_names(cfg)
+def train_stage(run: Run) -> dict[str, float]:
+    """Train ``model`` on ``data.train_split``; returns ``train/*`` metrics and ``cls/map``."""
+    cfg = run.config
+    names = run.class_names()
     datamodule = WSOLDataModule(
-        root=data_root(cfg),
+        root=run.data.ensure_root(),
         class_names=names,
         train_split=cfg.data.train_split,
         val_split=cfg.data.val_split,
         image_set=cfg.data.image_set,
         input_size=cfg.data.input_size,
         batch_size=cfg.data.batch_size,
-        num_workers=cfg.data.num_workers,
-        cache_images=cfg.data.get("cache_images", False),
+        num_workers=loader_workers(cfg.data.num_workers),
+        cache_images=cfg.data.cache_images,
         crop_scale=tuple(cfg.data.crop_scale),
         seed=cfg.seed + global_rank(),  # DDP ranks draw different crops (rank 0: cfg.seed)
-        open_split=lambda split: dataset(cfg, split),
+        open_split=run.data.open,
     )
-    model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "checkpoint"}
+    model_cfg = {k: v for k, v in asdict(cfg.model).items() if k != "checkpoint"}
     model = Classifier(num_classes=len(names), **model_cfg)
     trainer = pl.Trainer(
-        default_root_dir=str(ctx.run_dir),
+        default_root_dir=str(run.run_dir),
         enable_checkpointing=False,
-        logger=pl.loggers.CSVLogger(str(ctx.run_dir), name="train_logs", version=""),
-        **OmegaConf.to_container(cfg.trainer),
+        logger=pl.loggers.CSVLogger(str(run.run_dir), name="train_logs", version=""),
+        **asdict(cfg.trainer),
     )
     start = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
@@ -50,7 +52,7 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     meta = {"arch": cfg.model.arch, "num_classes": len(names),
             "output_stride": cfg.model.output_stride, "class_names": list(names)}
     if trainer.is_global_zero:  # one writer; the file is complete before it has its name
-        save_classifier(ctx.model_path, model.net, meta)
+        save_classifier(run.model_path, model.net, meta)
     trainer.strategy.barrier("wsol_model_saved")  # no rank loads model.pt before it exists
     metrics = {"train/seconds": round(seconds, 1)}
     if not trainer.is_global_zero:
@@ -65,7 +67,7 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         else:
             log.warning("cls/map left out: no class has a positive image in split %r",
                         cfg.data.val_split)
-    log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, ctx.model_path)
+    log.info("trained %s in %.0f s -> %s", cfg.model.arch, seconds, run.model_path)
     return metrics
 
 

@@ -1,0 +1,238 @@
+"""The config turned into run objects, once: where files go, which dataset, which classifier.
+
+:func:`build_run` is the one place a composed config becomes typed objects. Stages are
+functions of the :class:`Run` it returns; nothing here reads a dataset or hashes a file until a
+stage asks (``run.data.open(split)`` and the CAM store location are explicit calls, memoised,
+never properties with a hidden cost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from omegaconf import DictConfig, OmegaConf
+
+from wsol.app.schema import DataConfig, ModelConfig, RunConfig
+from wsol.datasets.records import LabelledImages
+from wsol.errors import ConfigError, DataError
+
+
+def _open_voc(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
+              masks: bool) -> LabelledImages:
+    from wsol.datasets.voc import VOCDataset
+
+    return VOCDataset(root, split, names, image_set=data.image_set or "Segmentation",
+                      require_masks=masks, mask_dir=data.mask_dir)
+
+
+def _open_coco(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
+               masks: bool) -> LabelledImages:
+    from wsol.datasets.coco import COCODataset  # pycocotools only for COCO
+
+    return COCODataset(root, split, names, require_masks=masks)
+
+
+def _open_imagenet(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
+                   masks: bool) -> LabelledImages:
+    from wsol.datasets.imagenet import ImageNetDataset
+
+    return ImageNetDataset(root, split, names, require_masks=masks)
+
+
+# data.format -> the reader of one split, from the typed ``data`` config.
+DATASET_FORMATS: dict[str, Callable[..., LabelledImages]] = {
+    "voc": _open_voc, "coco": _open_coco, "imagenet": _open_imagenet,
+}
+
+
+def absolute_path(path: str | Path) -> Path:
+    """A config path resolved against the directory the user launched from (not Hydra's cwd)."""
+    try:
+        from hydra.utils import to_absolute_path
+
+        return Path(to_absolute_path(str(path)))
+    except ValueError:  # not inside a Hydra app (library use, tests)
+        return Path(path).resolve()
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """The configured dataset: its format, root and classes, and its splits on demand."""
+
+    config: DataConfig
+    root: Path
+    _splits: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def masks_expected(self) -> bool:
+        """Whether the splits carry segmentation masks to score (VOC Segmentation, COCO)."""
+        fmt = self.config.format
+        return fmt == "coco" or (fmt == "voc" and self.config.image_set == "Segmentation")
+
+    def ensure_root(self) -> Path:
+        """The root, after generating the demo when ``data.generate`` asks for it.
+
+        Raises DataError naming ``data.root`` when a real dataset's root is missing.
+        """
+        if self.config.generate is not None:
+            from dataclasses import asdict
+
+            from wsol.demo.synthetic import ensure_demo_dataset
+
+            ensure_demo_dataset(self.root, **asdict(self.config.generate))
+        elif not self.root.is_dir():
+            from wsol.datasets.roots import root_hint
+
+            raise DataError(
+                f"Dataset root {self.root} (data.root) does not exist{root_hint(self.root)}. "
+                f"Point data.root at your {self.config.name} tree or set WSOL_DATA; "
+                "data/README.md shows the expected layout and `python scripts/check_data.py` "
+                "checks it.")
+        return self.root
+
+    def class_names(self) -> tuple[str, ...]:
+        """``data.classes`` resolved: a named list (voc, coco, shapes), an explicit list, or
+        ``imagenet`` (the wnids of the tree's LOC_synset_mapping.txt, torchvision's order)."""
+        if "classes" not in self._splits:
+            spec = self.config.classes
+            if isinstance(spec, str) and spec.strip().lower() == "imagenet":
+                from wsol.datasets.imagenet import imagenet_class_names
+
+                names = imagenet_class_names(self.root)
+            else:
+                from wsol.datasets.classes import resolve_class_names
+
+                names = resolve_class_names(spec)
+            self._splits["classes"] = names
+        return self._splits["classes"]
+
+    def open(self, split: str, require_masks: bool = False) -> LabelledImages:
+        """The split ``split`` (read once per process; the demo is generated first if needed)."""
+        if (split, True) in self._splits:  # read with its masks checked: serves both uses
+            return self._splits[(split, True)]
+        key = (split, require_masks)
+        if key not in self._splits:
+            opener = DATASET_FORMATS[self.config.format]
+            self._splits[key] = opener(self.ensure_root(), split, self.config,
+                                       self.class_names(), require_masks)
+        return self._splits[key]
+
+
+ClassifierKind = Literal["trained", "checkpoint", "pretrained", "none"]
+
+
+@dataclass(frozen=True)
+class ClassifierSource:
+    """The network the cam stage explains.
+
+    kind: ``trained`` (the model.pt this run's train stage writes), ``checkpoint`` (a model.pt
+    given by ``model.checkpoint`` or left in the run directory), ``pretrained`` (torchvision's
+    classifier ``model.weights`` as it is, its own head), or ``none`` (nothing to explain).
+    """
+
+    kind: ClassifierKind
+    checkpoint: Path | None
+    model: ModelConfig
+
+    def load(self, class_names: tuple[str, ...]):
+        """``(net in eval mode, target layer name)``."""
+        if self.kind == "pretrained":
+            from wsol.models.backbones import build_backbone
+
+            net, layer = build_backbone(self.model.arch, len(class_names), self.model.weights,
+                                        self.model.output_stride, replace_head=False)
+            return net.eval(), layer
+        from wsol.models.checkpoint import load_classifier, require_checkpoint
+
+        if self.checkpoint is None:
+            raise ConfigError("no classifier to explain: set model.checkpoint=PATH/model.pt, "
+                              "add train to stages, or name torchvision weights model.weights")
+        net, layer, _ = load_classifier(require_checkpoint(self.checkpoint), list(class_names))
+        return net, layer
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run: its typed config, its directory's files, dataset, classifier and CAM cache."""
+
+    config: RunConfig
+    run_dir: Path
+    data: DataSource
+    classifier: ClassifierSource
+    cache_dir: Path
+    store_dir: Path | None  # cam.store_dir: an explicit store, wins over the keyed cache
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return tuple(self.config.stages)
+
+    @property
+    def model_path(self) -> Path:
+        return self.run_dir / "model.pt"
+
+    @property
+    def cam_record_path(self) -> Path:
+        """``cam_store.json``: the store path and key the cam stage of this run used."""
+        return self.run_dir / "cam_store.json"
+
+    @property
+    def boxes_path(self) -> Path:
+        return self.run_dir / "boxes.json"
+
+    @property
+    def seeds_dir(self) -> Path:
+        return self.run_dir / "seeds"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / "metrics.json"
+
+    @property
+    def curves_path(self) -> Path:
+        return self.run_dir / "curves.csv"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.run_dir / "figures"
+
+    def class_names(self) -> tuple[str, ...]:
+        return self.data.class_names()
+
+
+def typed_config(cfg: DictConfig | RunConfig) -> RunConfig:
+    """A composed config as :class:`RunConfig` instances, every interpolation resolved."""
+    if isinstance(cfg, RunConfig):
+        return cfg
+    return OmegaConf.to_object(cfg)
+
+
+def classifier_source(config: RunConfig, run_dir: Path) -> ClassifierSource:
+    """Which network the cam stage will explain, decided from the config and the run dir."""
+    model = config.model
+    own = run_dir / "model.pt"
+    if model.checkpoint:
+        return ClassifierSource("checkpoint", absolute_path(model.checkpoint), model)
+    if "train" in config.stages:
+        return ClassifierSource("trained", own, model)
+    if own.is_file():
+        return ClassifierSource("checkpoint", own, model)
+    if model.weights:
+        return ClassifierSource("pretrained", None, model)
+    return ClassifierSource("none", None, model)
+
+
+def build_run(cfg: DictConfig | RunConfig) -> Run:
+    """The run objects of a composed config (validated: see :mod:`wsol.app.validate`)."""
+    from wsol.app.validate import validate_config
+
+    config = typed_config(cfg)
+    validate_config(config)
+    run_dir = absolute_path(config.paths.run_dir)
+    data = DataSource(config.data, absolute_path(config.data.root))
+    store_dir = absolute_path(config.cam.store_dir) if config.cam.store_dir else None
+    return Run(config, run_dir, data, classifier_source(config, run_dir),
+               absolute_path(config.paths.cache_dir), store_dir)

@@ -1,0 +1,161 @@
+"""Every configuration key, declared once with its type and default.
+
+The dataclasses below are registered with Hydra's ConfigStore as ``wsol_schema``, the first
+entry of ``configs/run.yaml``'s defaults list, so every YAML file and command-line override is
+merged into a typed node: an unknown key or a value of the wrong type stops composition. The
+YAML files under ``configs/`` choose values; they never add keys. Ranges and choices are checked
+by :mod:`wsol.app.validate` before any stage runs.
+
+Code reads a composed config as ``RunConfig`` (``OmegaConf.to_object``), never with
+``cfg.get(key, default)``: a default lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+SCHEMA_NAME = "wsol_schema"
+
+
+@dataclass
+class PathsConfig:
+    """Where data, the CAM cache and the run directory live (relative: from the launch dir)."""
+
+    data_dir: str = "${oc.env:WSOL_DATA,data}"
+    cache_dir: str = "${oc.env:WSOL_CACHE,cache}"
+    run_dir: str = "${hydra:runtime.output_dir}"
+
+
+@dataclass
+class GenerateConfig:
+    """The generated demo dataset (``data.generate``; null for real datasets)."""
+
+    num_images: int = 3000
+    image_size: int = 64
+    val_fraction: float = 0.2
+    seed: int = 0
+    style: str = "standard"
+
+
+@dataclass
+class DataConfig:
+    """One dataset: its format, tree, classes, splits and the classifier's input pipeline."""
+
+    name: str = "demo"
+    format: str = "voc"  # voc | coco | imagenet
+    root: str = "${paths.data_dir}/demo/VOCshapes"
+    classes: Any = "shapes"  # voc | coco | shapes | imagenet | an explicit list of names
+    image_set: str | None = "Segmentation"  # VOC: ImageSets/<image_set>/<split>.txt
+    mask_dir: str = "SegmentationClass"  # VOC: masks folder (SBD: SegmentationClassAug)
+    train_split: str | None = "train"
+    cam_split: str = "val"
+    val_split: str | None = "val"
+    input_size: int = 128
+    batch_size: int = 64
+    num_workers: int | None = None  # null: from the CPUs this process may use
+    cache_images: bool = False
+    crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    generate: GenerateConfig | None = None
+
+
+@dataclass
+class ModelConfig:
+    """The classifier: architecture, initial weights, output stride and its optimisation."""
+
+    arch: str = "resnet18_quarter"
+    weights: str | None = None  # torchvision enum name, read from the local torch cache
+    output_stride: int = 32
+    optimizer: str = "adamw"  # adamw | sgd
+    lr: float = 0.001
+    weight_decay: float = 0.0001
+    head_lr_mult: float = 1.0
+    schedule: str = "cosine"  # cosine | poly
+    warmup_fraction: float = 0.05
+    freeze_bn: bool = False
+    channels_last: bool = False
+    checkpoint: str | None = None  # model.pt to explain; null: this run's own
+
+
+@dataclass
+class TrainerConfig:
+    """Passed to ``pytorch_lightning.Trainer`` as keyword arguments."""
+
+    max_epochs: int = 5
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: Any = "32-true"
+    log_every_n_steps: int = 10
+    check_val_every_n_epoch: int = 1
+    limit_train_batches: Any | None = None
+    limit_val_batches: Any | None = None
+    deterministic: bool = False
+
+
+@dataclass
+class CamConfig:
+    """The cam stage: which maps, how they are made and where they are stored."""
+
+    method: str = "gradcam"
+    classes: str = "gt"  # gt | topk | all
+    topk: int = 1
+    scales: list[float] = field(default_factory=lambda: [1.0])
+    flip: bool = False
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    channels_last: bool = False
+    batch_size: int = 64
+    image_size: str = "square"  # square | original
+    store_stride: int = 4
+    store_dir: str | None = None  # null: the content-keyed cache under paths.cache_dir
+
+
+@dataclass
+class EvalConfig:
+    """Box protocol, threshold sweeps and what the evaluate stage scores."""
+
+    box_protocol: str = "gradcam"  # gradcam (15 %) | cam (20 %)
+    box_threshold: float = 0.15
+    cam_threshold_step: float = 0.01
+    cam_thresholds: list[float] | None = None  # explicit grid instead of the step
+    iou_thresholds: list[int] = field(default_factory=lambda: [30, 50, 70])
+    multi_contour: bool = False
+    bg_threshold: float = 0.15
+    bg_threshold_step: float = 0.05
+    bg_thresholds: list[float] | None = None  # explicit grid instead of the step
+    num_figures: int = 6
+    seeds_dir: str | None = None  # score this folder of label PNGs as well
+
+
+@dataclass
+class ReportConfig:
+    """Where the report stage and scripts/make_tables.py look for earlier runs."""
+
+    search_dirs: list[str] = field(default_factory=lambda: ["outputs", "multirun"])
+
+
+@dataclass
+class RunConfig:
+    """The whole run (``configs/run.yaml`` composes one)."""
+
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    cam: CamConfig = field(default_factory=CamConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+    stages: list[str] = field(default_factory=lambda: ["train", "cam", "localize", "evaluate"])
+    seed: int = 0
+    optimize_metric: str = "seg/miou_best"  # the metrics.json key returned to Hydra sweepers
+
+
+def register() -> None:
+    """Register :class:`RunConfig` with Hydra's ConfigStore (idempotent)."""
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=RunConfig)
+
+
+register()

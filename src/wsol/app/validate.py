@@ -1,0 +1,176 @@
+"""Ranges and choices of every checked config value, tested before any stage runs.
+
+The schema (:mod:`wsol.app.schema`) fixes each key's type; this table says which values make
+sense. :func:`config_problems` lists every violation (``scripts/check_data.py`` shows them all);
+:func:`validate_config` raises the first as one ConfigError naming the key, the value and what
+is allowed, so a bad ``cam.*`` value stops a run before hours of training, not after them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wsol.app.schema import RunConfig
+from wsol.app.stages import STAGE_ORDER
+from wsol.errors import ConfigError
+
+CAM_CLASSES = ("gt", "topk", "all")
+CAM_PRECISIONS = ("fp32", "bf16", "fp16")
+CAM_IMAGE_SIZES = ("square", "original")
+DATA_FORMATS = ("voc", "coco", "imagenet")
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "poly")
+OUTPUT_STRIDES = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``key`` holds a value for which ``ok(value)`` must be true; ``allowed`` says what is."""
+
+    key: str
+    ok: Callable[[Any], bool]
+    allowed: str
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def at_least(low: float) -> Callable[[Any], bool]:
+    return lambda v: _number(v) and v >= low
+
+
+def above(low: float) -> Callable[[Any], bool]:
+    return lambda v: _number(v) and v > low
+
+
+def within(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: _number(v) and low <= v <= high
+
+
+def one_of(choices: Sequence[Any]) -> Callable[[Any], bool]:
+    return lambda v: v in choices
+
+
+def each(check: Callable[[Any], bool], min_len: int = 1) -> Callable[[Any], bool]:
+    return lambda v: v is not None and len(v) >= min_len and all(check(x) for x in v)
+
+
+def optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _ordered_stages(stages: Sequence[str]) -> bool:
+    if not stages or any(s not in STAGE_ORDER for s in stages) or len(set(stages)) != len(stages):
+        return False
+    positions = [STAGE_ORDER.index(s) for s in stages]
+    return positions == sorted(positions)
+
+
+def _lazy_choices(loader: Callable[[], Sequence[str]]) -> Callable[[Any], bool]:
+    """Choices from a library registry, imported only when the rule runs."""
+    return lambda v: v in loader()
+
+
+def _backbones() -> Sequence[str]:
+    from wsol.models.backbones import BACKBONES
+
+    return tuple(BACKBONES)
+
+
+def _cam_methods() -> Sequence[str]:
+    from wsol.cam.methods import METHODS
+
+    return METHODS
+
+
+def _box_protocols() -> Sequence[str]:
+    from wsol.localize.boxes import PROTOCOLS
+
+    return tuple(PROTOCOLS)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("stages", _ordered_stages,
+         f"a non-empty list of distinct stages in pipeline order, from {list(STAGE_ORDER)}"),
+    Rule("data.format", one_of(DATA_FORMATS), f"one of {list(DATA_FORMATS)}"),
+    Rule("data.input_size", at_least(8), "an integer >= 8 (pixels)"),
+    Rule("data.batch_size", at_least(1), "an integer >= 1"),
+    Rule("data.num_workers", optional(at_least(0)),
+         "null (from the CPUs this process may use) or an integer >= 0"),
+    Rule("data.crop_scale", lambda v: each(within(0, 1))(v) and len(v) == 2
+         and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
+    Rule("model.arch", _lazy_choices(_backbones), "a known backbone (see the error's list)"),
+    Rule("model.output_stride", one_of(OUTPUT_STRIDES), f"one of {list(OUTPUT_STRIDES)}"),
+    Rule("model.optimizer", one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
+    Rule("model.schedule", one_of(SCHEDULES), f"one of {list(SCHEDULES)}"),
+    Rule("model.lr", above(0), "a number > 0"),
+    Rule("model.weight_decay", at_least(0), "a number >= 0"),
+    Rule("model.head_lr_mult", above(0), "a number > 0"),
+    Rule("model.warmup_fraction", within(0, 1), "a fraction in [0, 1]"),
+    Rule("trainer.max_epochs", at_least(1), "an integer >= 1"),
+    Rule("trainer.num_nodes", at_least(1), "an integer >= 1"),
+    Rule("trainer.log_every_n_steps", at_least(1), "an integer >= 1"),
+    Rule("trainer.check_val_every_n_epoch", at_least(1), "an integer >= 1"),
+    Rule("trainer.limit_train_batches", optional(above(0)), "null or a number > 0"),
+    Rule("trainer.limit_val_batches", optional(at_least(0)), "null or a number >= 0"),
+    Rule("cam.method", _lazy_choices(_cam_methods), "a CAM method (see the error's list)"),
+    Rule("cam.classes", one_of(CAM_CLASSES), f"one of {list(CAM_CLASSES)}"),
+    Rule("cam.topk", at_least(1), "an integer >= 1"),
+    Rule("cam.scales", each(above(0)), "a non-empty list of numbers > 0"),
+    Rule("cam.precision", one_of(CAM_PRECISIONS), f"one of {list(CAM_PRECISIONS)}"),
+    Rule("cam.batch_size", at_least(1), "an integer >= 1"),
+    Rule("cam.image_size", one_of(CAM_IMAGE_SIZES), f"one of {list(CAM_IMAGE_SIZES)}"),
+    Rule("cam.store_stride", at_least(1), "an integer >= 1"),
+    Rule("eval.box_protocol", _lazy_choices(_box_protocols), "gradcam or cam"),
+    Rule("eval.box_threshold", within(0, 1), "a fraction of the map's maximum in [0, 1]"),
+    Rule("eval.cam_threshold_step", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    Rule("eval.cam_thresholds", optional(each(within(0, 1))),
+         "null or a non-empty list of fractions in [0, 1]"),
+    Rule("eval.iou_thresholds", each(within(1, 100)), "a non-empty list of IoU percents 1..100"),
+    Rule("eval.bg_threshold", within(0, 1), "a background score in [0, 1]"),
+    Rule("eval.bg_threshold_step", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
+    Rule("eval.bg_thresholds", optional(each(within(0, 1))),
+         "null or a non-empty list of fractions in [0, 1]"),
+    Rule("eval.num_figures", at_least(0), "an integer >= 0"),
+)
+
+
+def _value(config: RunConfig, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def config_problems(config: RunConfig) -> list[str]:
+    """One message per rule the config breaks, in :data:`RULES` order."""
+    problems = []
+    for rule in RULES:
+        value = _value(config, rule.key)
+        if not rule.ok(value):
+            shown = list(value) if isinstance(value, (list, tuple)) else value
+            problems.append(f"{rule.key}={shown!r} is not allowed: use {rule.allowed}.")
+    if config.model.checkpoint and "train" in config.stages:
+        problems.append(f"model.checkpoint={config.model.checkpoint!r} is set but stages "
+                        "include train, whose model.pt the cam stage would not explain: drop "
+                        "model.checkpoint, or train out of stages.")
+    generate = config.data.generate
+    if generate is not None:
+        if not generate.num_images >= 4:
+            problems.append(f"data.generate.num_images={generate.num_images} is not allowed: "
+                            "use an integer >= 4.")
+        if not 0 < generate.val_fraction < 1:
+            problems.append(f"data.generate.val_fraction={generate.val_fraction} is not "
+                            "allowed: use a fraction in (0, 1).")
+    return problems
+
+
+def validate_config(config: RunConfig) -> None:
+    """Raise ConfigError for the first broken rule (see :func:`config_problems`)."""
+    problems = config_problems(config)
+    if problems:
+        raise ConfigError(problems[0])
