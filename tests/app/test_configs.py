@@ -43,3 +43,53 @@ def test_voc_resnet_is_the_irn_recipe():
 def test_unknown_experiment_is_an_error_naming_the_choices():
     with pytest.raises(ConfigError, match="voc_resnet"):
         _compose("experiment=nope")
+
+
+def test_choosing_a_group_gives_its_settings_not_the_demos():
+    demo = compose()
+    assert demo.data.generate is not None and "report" in demo.stages
+    assert (demo.data.input_size, demo.model.output_stride, demo.trainer.max_epochs) == (64, 8, 11)
+    voc = compose("data=voc", "model=resnet50")
+    assert voc.data.generate is None and voc.data.input_size == 448
+    assert voc.model.output_stride == 16 and voc.trainer.max_epochs == 5
+    assert list(voc.stages) == ["train", "cam", "localize", "evaluate"]
+    assert voc.cam.store_stride == 4  # the cam group's default, not the demo's 2
+    # an experiment that keeps the demo data keeps what the demo data brings
+    assert compose("experiment=demo").trainer.max_epochs == 11
+
+
+def test_a_missing_voc_root_stops_and_nothing_is_generated(tmp_path):
+    from helpers.runs import run_pipeline
+
+    from wsol.errors import DataError
+
+    root = tmp_path / "VOC2012"
+    with pytest.raises(DataError, match="data.root"):
+        run_pipeline(tmp_path / "run", "data=voc", f"data.root={root}", "model.weights=null")
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("override, closest", [
+    ("data.rot=x", "data.root"), ("cam.metod=cam", "cam.method"), ("data=vocc", "voc"),
+    ("evaluate.bg_threshold=0.1", "eval.bg_threshold")])
+def test_a_mistyped_key_or_option_names_the_closest_valid_one(override, closest):
+    with pytest.raises(ConfigError, match=f"did you mean '{closest}'"):
+        compose(override)
+
+
+def test_every_key_code_reads_is_declared_once_in_the_schema():
+    """The YAML files choose values only: composing each group's files adds no key beyond the
+    schema (an undeclared key would fail the merge), and code carries no defaults of its own."""
+    import re
+
+    from wsol.app.compose import schema_keys
+
+    keys = set(schema_keys())
+    src = Path(__file__).resolve().parents[2] / "src"
+    smell = re.compile(r"\bcfg(\.\w+)*\.get\(")
+    offenders = [p for p in src.rglob("*.py") if smell.search(p.read_text())]
+    assert offenders == []
+    for group in ("data", "model", "cam", "eval", "trainer"):
+        for yaml in (CONFIGS / group).glob("*.yaml"):
+            cfg = compose(f"{group}={yaml.stem}")
+            assert {f"{group}.{k}" for k in cfg[group]} <= keys, yaml

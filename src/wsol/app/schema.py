@@ -7,7 +7,7 @@ YAML files under ``configs/`` choose values; they never add keys. Ranges and cho
 by :mod:`wsol.app.validate` before any stage runs.
 
 Code reads a composed config as ``RunConfig`` (``OmegaConf.to_object``), never with
-``cfg.get(key, default)``: a default lives here and nowhere else.
+with a fallback value: a default lives here and nowhere else.
 """
 
 from __future__ import annotations
