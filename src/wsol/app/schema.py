@@ -6,8 +6,8 @@ merged into a typed node: an unknown key or a value of the wrong type stops comp
 YAML files under ``configs/`` choose values; they never add keys. Ranges and choices are checked
 by :mod:`wsol.app.validate` before any stage runs.
 
-Code reads a composed config as ``RunConfig`` (``OmegaConf.to_object``), never with
-with a fallback value: a default lives here and nowhere else.
+Code reads a composed config as ``RunConfig`` (``OmegaConf.to_object``), never through a
+lookup with a fallback value: a default lives here and nowhere else.
 """
 
 from __future__ import annotations
