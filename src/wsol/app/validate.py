@@ -32,7 +32,10 @@ class Rule:
 
     key: str
     ok: Callable[[Any], bool]
-    allowed: str
+    allowed: str | Callable[[], str]  # a callable names choices from a registry, lazily
+
+    def describe(self) -> str:
+        return self.allowed() if callable(self.allowed) else self.allowed
 
 
 def _number(value: Any) -> bool:
@@ -103,7 +106,7 @@ RULES: tuple[Rule, ...] = (
          "null (from the CPUs this process may use) or an integer >= 0"),
     Rule("data.crop_scale", lambda v: each(within(0, 1))(v) and len(v) == 2
          and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
-    Rule("model.arch", _lazy_choices(_backbones), "a known backbone (see the error's list)"),
+    Rule("model.arch", _lazy_choices(_backbones), lambda: f"one of {sorted(_backbones())}"),
     Rule("model.output_stride", one_of(OUTPUT_STRIDES), f"one of {list(OUTPUT_STRIDES)}"),
     Rule("model.optimizer", one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
     Rule("model.schedule", one_of(SCHEDULES), f"one of {list(SCHEDULES)}"),
@@ -117,7 +120,7 @@ RULES: tuple[Rule, ...] = (
     Rule("trainer.check_val_every_n_epoch", at_least(1), "an integer >= 1"),
     Rule("trainer.limit_train_batches", optional(above(0)), "null or a number > 0"),
     Rule("trainer.limit_val_batches", optional(at_least(0)), "null or a number >= 0"),
-    Rule("cam.method", _lazy_choices(_cam_methods), "a CAM method (see the error's list)"),
+    Rule("cam.method", _lazy_choices(_cam_methods), lambda: f"one of {list(_cam_methods())}"),
     Rule("cam.classes", one_of(CAM_CLASSES), f"one of {list(CAM_CLASSES)}"),
     Rule("cam.topk", at_least(1), "an integer >= 1"),
     Rule("cam.scales", each(above(0)), "a non-empty list of numbers > 0"),
@@ -125,7 +128,8 @@ RULES: tuple[Rule, ...] = (
     Rule("cam.batch_size", at_least(1), "an integer >= 1"),
     Rule("cam.image_size", one_of(CAM_IMAGE_SIZES), f"one of {list(CAM_IMAGE_SIZES)}"),
     Rule("cam.store_stride", at_least(1), "an integer >= 1"),
-    Rule("eval.box_protocol", _lazy_choices(_box_protocols), "gradcam or cam"),
+    Rule("eval.box_protocol", _lazy_choices(_box_protocols),
+         lambda: f"one of {list(_box_protocols())}"),
     Rule("eval.box_threshold", within(0, 1), "a fraction of the map's maximum in [0, 1]"),
     Rule("eval.cam_threshold_step", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
     Rule("eval.cam_thresholds", optional(each(within(0, 1))),
@@ -153,7 +157,7 @@ def config_problems(config: RunConfig) -> list[str]:
         value = _value(config, rule.key)
         if not rule.ok(value):
             shown = list(value) if isinstance(value, (list, tuple)) else value
-            problems.append(f"{rule.key}={shown!r} is not allowed: use {rule.allowed}.")
+            problems.append(f"{rule.key}={shown!r} is not allowed: use {rule.describe()}.")
     if config.model.checkpoint and "train" in config.stages:
         problems.append(f"model.checkpoint={config.model.checkpoint!r} is set but stages "
                         "include train, whose model.pt the cam stage would not explain: drop "
