@@ -162,6 +162,10 @@ def config_problems(config: RunConfig) -> list[str]:
         problems.append(f"model.checkpoint={config.model.checkpoint!r} is set but stages "
                         "include train, whose model.pt the cam stage would not explain: drop "
                         "model.checkpoint, or train out of stages.")
+    if config.cam.image_size == "original" and config.cam.batch_size != 1:
+        problems.append(f"cam.batch_size={config.cam.batch_size} with cam.image_size=original: "
+                        "images of different sizes cannot share a batch; set cam.batch_size=1 "
+                        "(IRN's setting) or cam.image_size=square.")
     generate = config.data.generate
     if generate is not None:
         if not generate.num_images >= 4:
