@@ -18,8 +18,8 @@ from wsol.errors import DataError
 def test_val_matches_what_was_written(imagenet_tree, caplog):
     root, truth = imagenet_tree
     with caplog.at_level(logging.WARNING, logger="wsol.datasets.imagenet"):
-        ds = ImageNetDataset.from_config(root, "val", OmegaConf.create({}),
-                                         imagenet_class_names(root))
+        data_cfg = OmegaConf.create({"max_image_pixels": 10**8})
+        ds = ImageNetDataset.from_config(root, "val", data_cfg, imagenet_class_names(root))
     assert ds.class_names == truth.class_names == ("n01440764", "n01443537", "n01484850",
                                                    "n01491361", "n01494475")
     assert ds.ids == truth.splits["val"] and ds.ids[0] == "ILSVRC2012_val_00000001"

@@ -58,7 +58,8 @@ def test_voc2012_tree_has_the_quirks_it_claims(voc2012_tree):
 
 def test_sbd_train_aug_with_greyscale_masks(voc2012_tree):
     root, truth = voc2012_tree
-    cfg = OmegaConf.create({"image_set": "Segmentation", "mask_dir": "SegmentationClassAug"})
+    cfg = OmegaConf.create({"image_set": "Segmentation", "mask_dir": "SegmentationClassAug",
+                           "max_image_pixels": 10**8})
     ds = VOCDataset.from_config(root, "train_aug", cfg, truth.class_names, require_masks=True)
     assert len(ds) == 18
     _assert_matches(ds, truth, "train_aug", "SegmentationClassAug")
@@ -81,7 +82,7 @@ def test_train_aug_without_aug_masks_falls_back_to_none(voc2012_tree):
 @pytest.mark.parametrize("split", ["trainval", "test", "train", "val"])
 def test_voc2007_main_splits(voc2007_tree, split):
     root, truth = voc2007_tree
-    cfg = OmegaConf.create({"image_set": "Main"})
+    cfg = OmegaConf.create({"image_set": "Main", "max_image_pixels": 10**8})
     ds = VOCDataset.from_config(root, split, cfg, truth.class_names)
     _assert_matches(ds, truth, split)
 

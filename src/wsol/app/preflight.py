@@ -130,7 +130,7 @@ def _check_split(cfg, root: Path, split: str, keys: str, names, masks: bool, dec
         if fmt == "voc":
             ds, present = _voc_split(cfg, root, split, head, names, masks, fix, out)
         elif fmt in ("coco", "imagenet"):
-            ds = _open_unchecked(fmt, root, split, names)
+            ds = _open_unchecked(fmt, root, split, names, cfg.data.max_image_pixels)
             out.append(Finding(f"{head}: annotations", True, _describe(ds)))
             present = _missing(f"{head}: images", ds.ids, ds.image_path, fix, out)
             if masks:
@@ -161,14 +161,14 @@ def _voc_split(cfg, root, split, head, names, masks, fix, out):
     return None, present
 
 
-def _open_unchecked(fmt: str, root: Path, split: str, names):
+def _open_unchecked(fmt: str, root: Path, split: str, names, max_pixels: int):
     if fmt == "coco":
         from wsol.datasets.coco import COCODataset
 
-        return COCODataset(root, split, names, check_files=False)
+        return COCODataset(root, split, names, check_files=False, max_image_pixels=max_pixels)
     from wsol.datasets.imagenet import ImageNetDataset
 
-    return ImageNetDataset(root, split, names, check_files=False)
+    return ImageNetDataset(root, split, names, check_files=False, max_image_pixels=max_pixels)
 
 
 def _describe(ds) -> str:
@@ -186,7 +186,7 @@ def _decode(ds, ids: Sequence[str], head: str, progress: bool) -> Finding:
     bad = []
     for image_id in tqdm(ids, desc=f"decode {head}", unit="img", disable=not progress):
         try:
-            read_image(ds.image_path(image_id))
+            read_image(ds.image_path(image_id), ds.max_image_pixels)
         except WsolError:
             bad.append(str(ds.image_path(image_id)))
     if bad:
