@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from wsol.app.context import (
@@ -90,7 +91,8 @@ def cam_location(cfg: DictConfig, ctx: RunContext,
                         root=absolute_path(cfg.data.root), split=cfg.data.cam_split,
                         ids=list(images.ids), input_size=cfg.data.input_size, model=model,
                         class_names=class_names(cfg),
-                        cam_cfg=OmegaConf.to_container(cfg.cam, resolve=True))
+                        cam_cfg=OmegaConf.to_container(cfg.cam, resolve=True),
+                        class_lists=[np.flatnonzero(row).tolist() for row in images.labels])
     key = cache_key(inputs)
     if ctx.cam_store is not None:
         store = ctx.cam_store  # explicit cam.store_dir wins; its manifest still guards it
