@@ -8,7 +8,9 @@ With no arguments it runs the embedded demo end to end. Returns the metric named
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -33,4 +35,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    from wsol.app.output_dir import output_dir_problem
+
+    problem = output_dir_problem(sys.argv[1:], Path(os.getcwd()))
+    if problem:  # Hydra would create it before main() and fail with a traceback
+        print(f"wsol: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

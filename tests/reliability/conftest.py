@@ -10,9 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from wsol.datasets.classes import VOC_CLASSES
 from wsol.datasets.voc_format import voc_xml_string, write_voc_mask
+from wsol.models.backbones import build_backbone
+from wsol.models.checkpoint import save_classifier
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (40, 30)  # (W, H) of every image in the tree
@@ -52,3 +56,29 @@ def error_lines(stderr: str) -> list[str]:
     """The non-empty lines of a run's stderr other than tqdm progress bars (``...| 0/1 [...]``)."""
     progress = re.compile(r"\|\s*\d+/\d+ \[")
     return [line for line in stderr.splitlines() if line.strip() and not progress.search(line)]
+
+
+def compose_run(*overrides: str):
+    """The composed run config, as ``scripts/run.py OVERRIDES`` builds it (no Hydra app:
+    pass ``paths.run_dir=DIR``)."""
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(config_name="run", overrides=list(overrides))
+
+
+def voc_overrides(voc: Path, tmp_path: Path, *extra: str) -> list[str]:
+    """Overrides for an in-process run on the :func:`write_tree` tree: VOC classes, tiny
+    inputs, the cache and run directory under ``tmp_path``."""
+    return [f"data.root={voc}", "data=voc", "data.input_size=32", "data.num_workers=0",
+            "cam.batch_size=2", "eval.num_figures=0", f"paths.cache_dir={tmp_path / 'cache'}",
+            f"paths.run_dir={tmp_path / 'run'}", *extra]
+
+
+def tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A random-init quarter ResNet-18 for the 20 VOC classes, saved as the train stage does."""
+    import torch
+
+    torch.manual_seed(seed)
+    net, _ = build_backbone("resnet18_quarter", len(VOC_CLASSES), output_stride=16)
+    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(VOC_CLASSES),
+                                "output_stride": 16, "class_names": list(VOC_CLASSES)})
+    return path

@@ -15,9 +15,16 @@ from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
 from wsol.app.cam_cache import cam_location, write_cam_record
-from wsol.app.context import RunContext, cam_classifier, dataset
+from wsol.app.context import (
+    RunContext,
+    cam_classifier,
+    checkpoint_path,
+    dataset,
+    uses_pretrained_classifier,
+)
 from wsol.app.distributed import RankShard
 from wsol.cam import CamStore, GradCAM, multiscale_cams
+from wsol.cam.finite import require_finite
 from wsol.errors import ConfigError
 from wsol.training.datamodule import CamDataset
 
@@ -28,8 +35,10 @@ CLASS_CHOICES = ("gt", "topk", "all")
 class CamPredictor(pl.LightningModule):
     """Wraps a classifier and the CAM engine; ``predict_step`` returns one record per image."""
 
-    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: DictConfig) -> None:
+    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: DictConfig,
+                 model_name: str = "being explained") -> None:
         super().__init__()
+        self.model_name = model_name  # for the message when its outputs are not finite
         if cam_cfg.classes not in CLASS_CHOICES:
             raise ConfigError(f"cam.classes={cam_cfg.classes!r}: choose one of {CLASS_CHOICES}.")
         self.net = net
@@ -70,6 +79,8 @@ class CamPredictor(pl.LightningModule):
             self.engine, batch["image"], classes, scales=tuple(self.cam_cfg.scales),
             flip=bool(self.cam_cfg.flip),
             out_size=(max(1, height // stride), max(1, width // stride)), return_logits=True)
+        require_finite(logits, maps, batch["image_id"], self.model_name,
+                       self.cam_cfg.precision)
         if callable(classes):  # what the picker chose from these very logits
             classes = self._topk(logits)
         # multi-label classifier: each class's own sigmoid is its score (boxes.json "score")
@@ -132,8 +143,9 @@ def cam_input_size(cfg: DictConfig) -> int | None:
 
 
 def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
-    """Index batches of ``batch_size`` over ``ids`` that hold at least one unstored image."""
-    done = set(store.ids())
+    """Index batches of ``batch_size`` over ``ids`` that hold at least one image without an
+    intact file (missing, or damaged: :meth:`CamStore.intact` removes those)."""
+    done = store.intact(ids)
     starts = range(0, len(ids), max(1, int(batch_size)))
     batches = [list(range(s, min(s + int(batch_size), len(ids)))) for s in starts]
     return [b for b in batches if any(ids[i] not in done for i in b)]
@@ -149,7 +161,7 @@ def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     images = dataset(cfg, cfg.data.cam_split)
     location = cam_location(cfg, ctx, images)
     store = CamStore(location.path, location.inputs, key=location.key,
-                     expected_images=len(images))
+                     expected_images=len(images), max_image_pixels=cfg.data.max_image_pixels)
     write_cam_record(cfg, ctx, location)
     todo = pending_batches(list(images.ids), store, cfg.cam.batch_size)
     if not todo:
@@ -170,7 +182,9 @@ def cam_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
         default_root_dir=str(ctx.run_dir),
     )
-    predictor = CamPredictor(net, target_layer, cfg.cam)
+    model_name = f"torchvision {cfg.model.arch} {cfg.model.weights}" \
+        if uses_pretrained_classifier(cfg, ctx) else str(checkpoint_path(cfg, ctx))
+    predictor = CamPredictor(net, target_layer, cfg.cam, model_name)
     predictor.allow_zero_length_dataloader_with_multiple_devices = True  # see RankShard
     trainer.predict(predictor, loader, return_predictions=False)
     log.info("cam rank %d/%d: computed %d of %d pending batches", trainer.global_rank,
