@@ -15,7 +15,7 @@ from wsol.cam import CamStore
 from wsol.cam.finite import require_finite
 from wsol.errors import WeightsError
 from wsol.io.atomic import atomic_write_json
-from wsol.models.checkpoint import load_classifier
+from wsol.models.checkpoint import load_classifier, state_dict_sha256
 
 from .conftest import compose_run, error_lines, run_cli, tiny_checkpoint, voc_overrides
 
@@ -23,6 +23,7 @@ from .conftest import compose_run, error_lines, run_cli, tiny_checkpoint, voc_ov
 def _edit(path, key: str, value: float):
     payload = torch.load(path, weights_only=True)
     payload["state_dict"][key] = torch.full_like(payload["state_dict"][key], value)
+    payload["state_dict_sha256"] = state_dict_sha256(payload["state_dict"])  # as training saves
     torch.save(payload, path)
     return path
 

@@ -1,11 +1,13 @@
 """The portable classifier file the train stage writes and the CAM stage reads.
 
 It holds tensors and plain metadata only, so it loads with ``weights_only=True`` and nothing is
-ever unpickled.
+ever unpickled. A SHA-256 of the weights is written with them and checked on load: torch's
+reader does not check its zip's CRCs, so a flipped bit would otherwise load as other weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
@@ -27,9 +29,20 @@ def save_classifier(path: Path, net: nn.Module, meta: dict) -> None:
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise ValueError(f"classifier metadata lacks {missing}")
-    payload = {"format": "wsol-classifier-v1", **meta,
-               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    payload = {"format": "wsol-classifier-v1", **meta, "state_dict": state,
+               "state_dict_sha256": state_dict_sha256(state)}
     atomic_write_with(Path(path), lambda handle: torch.save(payload, handle))
+
+
+def state_dict_sha256(state: dict) -> str:
+    """Hex SHA-256 over a state dict's names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def require_checkpoint(path: Path) -> Path:
@@ -118,6 +131,12 @@ def _check_meta(path: Path, payload: dict) -> None:
         problem = f"output_stride={stride!r} is not an integer"
     elif not isinstance(payload["state_dict"], dict):
         problem = "state_dict is not a mapping of tensors"
+    checksum = payload.get("state_dict_sha256")  # None: written before checksums existed
+    if problem is None and checksum is not None and not (
+            all(isinstance(t, torch.Tensor) for t in payload["state_dict"].values())
+            and state_dict_sha256(payload["state_dict"]) == checksum):
+        problem = ("its weights do not match the checksum saved with them (the file changed "
+                   "after it was written: a copy error or a flipped bit)")
     if problem is None:
         for key, tensor in payload["state_dict"].items():
             if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() \
