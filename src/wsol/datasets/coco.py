@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from wsol.datasets.classes import COCO_CLASSES, resolve_class_names
-from wsol.datasets.coco_checks import check_ids, image_entry, pixel_box
+from wsol.datasets.coco_checks import check_ids, check_segmentation, image_entry, pixel_box
 from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
 from wsol.datasets.records import ImageAnnotation, ImageRecord, checked_index, multi_hot, record_at
 from wsol.datasets.voc_format import read_image
@@ -184,6 +184,7 @@ class COCODataset:
         for ann in self.coco.imgToAnns[coco_id]:
             if ann.get("iscrowd", 0):
                 continue
+            check_segmentation(ann, out.shape[1], out.shape[0], self.annotation_file)
             try:
                 instance = self.coco.annToMask(ann)
             except Exception as err:  # noqa: BLE001 - any malformed segmentation, one message

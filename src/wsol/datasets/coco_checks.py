@@ -72,3 +72,50 @@ def pixel_box(ann: dict, width: int, height: int, path: Path) -> Sequence[float]
         raise DataError(f"{where} has bbox {list(bbox)!r}, wholly outside its {width}x{height} "
                         f"image. {FIX}")
     return bbox
+
+
+# pycocotools' rasteriser allocates ~20 bytes per unit of polygon perimeter and trusts the
+# coordinates (1e9 segfaults it); these bounds keep any accepted polygon to a few MB.
+PERIMETER_PER_SIDE = 1000
+
+
+def check_segmentation(ann: dict, width: int, height: int, path: Path) -> None:
+    """DataError unless ``ann["segmentation"]`` is safe to give pycocotools for a ``width x
+    height`` image: polygons of finite coordinates within one image size of the image and a
+    bounded perimeter, or an RLE of this image's size whose counts (a list) are non-negative
+    integers summing to ``width * height``."""
+    segm = ann.get("segmentation")
+    where = f"{path}: annotation {ann.get('id')} (image {ann.get('image_id')})"
+    if isinstance(segm, list):
+        budget = PERIMETER_PER_SIDE * (width + height)
+        for poly in segm:
+            if not (isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0
+                    and all(isinstance(v, int | float) and not isinstance(v, bool)
+                            and math.isfinite(v) for v in poly)):
+                raise DataError(f"{where}: a polygon is not a list of at least 3 finite x, y "
+                                f"pairs. {FIX}")
+            xs, ys = poly[0::2], poly[1::2]
+            if min(xs) < -width or max(xs) > 2 * width or min(ys) < -height \
+                    or max(ys) > 2 * height:
+                raise DataError(f"{where}: a polygon reaches far outside its {width}x{height} "
+                                f"image. {FIX}")
+            budget -= sum(max(abs(xs[i] - xs[i - 1]), abs(ys[i] - ys[i - 1]))
+                          for i in range(len(xs)))
+        if budget < 0:
+            raise DataError(f"{where}: its polygons are longer than "
+                            f"{PERIMETER_PER_SIDE}x the image's perimeter. {FIX}")
+        return
+    if isinstance(segm, dict):
+        size, counts = segm.get("size"), segm.get("counts")
+        if size != [height, width]:
+            raise DataError(f"{where}: RLE size {size!r} is not the image's [{height}, "
+                            f"{width}]. {FIX}")
+        if isinstance(counts, str):
+            return  # compressed: pycocotools checks the decoded runs against the size
+        if isinstance(counts, list) and all(_is_int(c) and c >= 0 for c in counts) \
+                and sum(counts) == width * height:
+            return
+        raise DataError(f"{where}: RLE counts are not non-negative integers summing to "
+                        f"{width}x{height}. {FIX}")
+    raise DataError(f"{where}: segmentation is {type(segm).__name__}, not polygons or an RLE. "
+                    f"{FIX}")

@@ -61,16 +61,3 @@ def open_checked(source: Path | bytes, path: Path, max_pixels: int) -> Image.Ima
         img.close()
         raise
     return img
-
-
-def header_size(data: bytes, path: Path, max_pixels: int) -> tuple[int, int] | None:
-    """(W, H) from an image's header, after checking the limit; None when PIL cannot read
-    the header (the caller's decoder then decides, and checks the decoded size)."""
-    try:
-        img = open_checked(data, path, max_pixels)
-    except DataError:
-        raise
-    except Exception:  # noqa: BLE001 - unreadable header: the decoders report it
-        return None
-    with img:
-        return img.size

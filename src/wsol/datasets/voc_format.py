@@ -16,12 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from wsol.datasets.pixel_limit import (
-    DEFAULT_MAX_IMAGE_PIXELS,
-    check_pixels,
-    header_size,
-    open_checked,
-)
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS, open_checked
 from wsol.errors import DataError
 from wsol.io.atomic import atomic_write_bytes
 
@@ -61,7 +56,13 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.nda
     if data.size == 0:
         raise DataError(f"Image {path} is empty (0 bytes). Re-extract the dataset or remove "
                         f"its id from the split file.")
-    known_size = header_size(data.tobytes(), path, max_pixels)
+    raw = data.tobytes()
+    try:  # the header first: its size is checked before any decoder allocates the pixels
+        open_checked(raw, path, max_pixels).close()
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - no readable header: nothing to decode safely
+        raise _undecodable(path, err) from None
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     previous = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message says it all
@@ -70,20 +71,22 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.nda
     finally:
         cv2.utils.logging.setLogLevel(previous)
     if bgr is not None:
-        if known_size is None:  # a format only OpenCV reads: check what it decoded
-            check_pixels(path, (bgr.shape[1], bgr.shape[0]), max_pixels)
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     try:  # formats OpenCV cannot decode (e.g. some palette files, a JPEG lacking only its EOI)
-        with open_checked(data.tobytes(), path, max_pixels) as img:
+        with open_checked(raw, path, max_pixels) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
     except DataError:
         raise
     except Exception as err:  # noqa: BLE001 - any decoder failure means the same to the user
-        reason = ("not a recognised image format" if isinstance(err, UnidentifiedImageError)
-                  else f"{type(err).__name__}: {err}")
-        raise DataError(f"Cannot decode image {path} ({reason}); the file is corrupt, "
-                        f"truncated or not an image. Re-extract the dataset or remove its id "
-                        f"from the split file.") from None
+        raise _undecodable(path, err) from None
+
+
+def _undecodable(path: Path, err: Exception) -> DataError:
+    reason = ("not a recognised image format" if isinstance(err, UnidentifiedImageError)
+              else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    return DataError(f"Cannot decode image {path} ({reason}); the file is corrupt, truncated or "
+                     f"not an image. Re-extract the dataset or remove its id from the split "
+                     f"file.")
 
 
 def read_voc_xml(path: Path, class_names: Sequence[str], clip: bool = True
