@@ -236,7 +236,7 @@ def _load_coco(path: Path):
 def _category_index(coco, class_names: Sequence[str], path: Path) -> dict[int, int]:
     """category id -> 0-based class index (categories in id order), checked against names."""
     cats = [coco.cats[i] for i in sorted(coco.cats)]
-    names = tuple(str(c["name"]) for c in cats)
+    names = tuple(str(c.get("name")) for c in cats)  # a missing name mismatches below
     if names != tuple(class_names):
         differ = next((i for i, (a, b) in enumerate(zip(names, class_names, strict=False))
                        if a != b), min(len(names), len(class_names)))

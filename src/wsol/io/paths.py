@@ -44,6 +44,8 @@ def entry_problem(entry: str, *, encoded: bool = False) -> str | None:
     parts = entry.split("/")
     if ".." in parts:
         return "climbs out of its folder with '..'"
+    if "." in parts:
+        return "has a '.' component (it would name a folder, not a file)"
     if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in parts):
         return f"has a name longer than {NAME_MAX} bytes"
     return None
