@@ -13,11 +13,12 @@ import torch
 from wsol.app.pipeline import run
 from wsol.cam import CamStore
 from wsol.cam.finite import require_finite
+from wsol.datasets.voc_format import write_voc_mask
 from wsol.errors import WeightsError
 from wsol.io.atomic import atomic_write_json
 from wsol.models.checkpoint import load_classifier, state_dict_sha256
 
-from .conftest import compose_run, error_lines, run_cli, tiny_checkpoint, voc_overrides
+from .conftest import SIZE, compose_run, error_lines, run_cli, tiny_checkpoint, voc_overrides
 
 
 def _edit(path, key: str, value: float):
@@ -81,3 +82,20 @@ def test_a_nan_checkpoint_exits_2_with_one_line(voc, tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"wsol: error: {model} is a damaged wsol "
                                                    f"checkpoint: tensor 'fc.bias' holds NaN")
     assert not list((tmp_path / "c").rglob("*.npz"))
+
+
+def test_metrics_undefined_on_the_split_are_left_out_named_never_nan(voc, tmp_path, caplog):
+    for image_id in ("a", "b"):  # every ground-truth pixel ignored: seed mIoU and PxAP undefined
+        write_voc_mask(voc / "SegmentationClass" / f"{image_id}.png",
+                       np.full((SIZE[1], SIZE[0]), 255, np.uint8))
+    store = CamStore(tmp_path / "pinned")
+    for image_id in ("a", "b"):
+        store.write(image_id, np.ones((1, 8, 10), np.float32), [11], (SIZE[1], SIZE[0]), [0.5])
+    metrics = run(compose_run(*voc_overrides(voc, tmp_path, "experiment=voc_resnet",
+                                             "model.weights=null", "stages=[evaluate]",
+                                             f"cam.store_dir={tmp_path / 'pinned'}")))
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text(),
+                         parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
+    assert written == metrics and "loc/maxboxacc" in written
+    assert "seg/miou" not in written and "loc/pxap" not in written
+    assert "left out of metrics.json" in caplog.text and "seg/miou" in caplog.text

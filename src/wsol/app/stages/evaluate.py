@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from wsol.app.context import RunContext, absolute_path, class_names, dataset
 from wsol.app.stages.curves import write_curves
-from wsol.app.stages.scoring import EvaluationSuite
+from wsol.app.stages.scoring import EvaluationSuite, finite_metrics
 from wsol.cam import CamStore
 from wsol.datasets.voc import check_mask_labels, read_voc_mask
 from wsol.errors import DataError
@@ -62,6 +62,7 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         seed_result = seed_seg.compute()
         metrics["seeds/miou"] = round(float(seed_result["miou"]), 2)
         metrics["seeds/coverage"] = round(float(seed_result["coverage"]), 2)
+        metrics = finite_metrics(metrics)
     write_curves(ctx.curves_path, ctx.figures_dir, suite.cam_grid, suite.boxes.curves(),
                  suite.center.curves(), suite.bg_grid, suite.seg_curve())
     save_example_figures(ctx, cfg, store, images, names)
