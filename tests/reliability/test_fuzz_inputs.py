@@ -67,14 +67,14 @@ def _fuzz_ids(sandbox: Path, rng: random.Random, cases: int) -> Outcomes:
             (voc / "Annotations" / f"{image_id}.xml").write_text(xml)
             (imagenet / "Annotations/CLS-LOC/val" / f"{image_id}.xml").write_text(xml)
         (voc / "ImageSets/Segmentation/train.txt").write_text(f"a\n{image_id}\nb\n",
-                                                              errors="surrogateescape")
+                                                              errors="surrogatepass")
         kind, ds = outcomes.run(f"voc {image_id!r}", lambda: VOCDataset(voc, "train"))
         if kind == "ok":
             assert len(set(ds.ids)) == len(ds.ids) and {"a", "b"} <= set(ds.ids)
             for i, name in enumerate(ds.ids):
                 assert entry_problem(name) is None and _inside(ds.image_path(name), voc)
                 assert ds[i].image.shape == (H, W, 3)
-        (imagenet / "LOC_val_ids.txt").write_text(f"{image_id}\n", errors="surrogateescape")
+        (imagenet / "LOC_val_ids.txt").write_text(f"{image_id}\n", errors="surrogatepass")
         kind, ds = outcomes.run(f"ilsvrc {image_id!r}", lambda: ImageNetDataset(
             imagenet, "val", VOC_CLASSES, check_files=False))
         if kind == "ok":

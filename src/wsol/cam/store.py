@@ -229,7 +229,11 @@ class CamStore:
     def _path(self, image_id: str) -> Path:
         # Reversible and filesystem-safe: COCO/VOC ids are unchanged, "/" and friends are quoted;
         # the quoted name is one path component, checked for length and symlinks.
-        name = urllib.parse.quote(str(image_id), safe="")
+        try:
+            name = urllib.parse.quote(str(image_id), safe="")
+        except UnicodeEncodeError:  # a lone surrogate: no file name can hold it
+            raise DataError(f"CAM store {self.directory}: image id {image_id!r} is not valid "
+                            f"Unicode text; correct it in the split.") from None
         return confined_path(self.directory, name, f"CAM store {self.directory}", suffix=_SUFFIX,
                              encoded=True, fix="use shorter image ids or remove the link")
 

@@ -20,6 +20,7 @@ from wsol.errors import DataError
 NAME_MAX = 255  # bytes per path component on ext4, xfs, btrfs, NFS, ...
 _ENCODED = re.compile(r"%(2f|5c|2e|00)", re.IGNORECASE)  # "/", "\", ".", NUL once decoded
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # a JSON "\\ud800" is no file name on any disk
 DEFAULT_FIX = "correct or remove that entry"
 
 
@@ -35,6 +36,8 @@ def entry_problem(entry: str, *, encoded: bool = False) -> str | None:
         return "is empty"
     if _CONTROL.search(entry):
         return "holds a control character (NUL, newline, ...)"
+    if _SURROGATE.search(entry):
+        return "holds a lone surrogate (not valid Unicode text)"
     if entry.startswith("/"):
         return "is an absolute path"
     if "\\" in entry:
@@ -46,7 +49,7 @@ def entry_problem(entry: str, *, encoded: bool = False) -> str | None:
         return "climbs out of its folder with '..'"
     if "." in parts:
         return "has a '.' component (it would name a folder, not a file)"
-    if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in parts):
+    if any(len(part.encode("utf-8")) > NAME_MAX for part in parts):
         return f"has a name longer than {NAME_MAX} bytes"
     return None
 
