@@ -204,3 +204,41 @@ def test_checkpoint_metadata_that_disagrees_with_itself_is_one_line(tmp_path, ed
 def test_written_json_is_strict(tmp_path):
     atomic.atomic_write_json(tmp_path / "m.json", {"a": 1.5})
     assert json.loads((tmp_path / "m.json").read_text(), parse_constant=pytest.fail) == {"a": 1.5}
+
+
+# ---- earlier results that were damaged or written by hand -------------------------------
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b'{"cls/map": NaN, "x": "y", "loc/a": 1}',
+                                     b"\xff\xfe", b"{", None])
+def test_a_damaged_metrics_json_in_the_run_directory_is_replaced_strictly(voc, tmp_path,
+                                                                          content):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    if content is None:
+        (run_dir / "metrics.json").mkdir()  # a folder where the file should be
+    else:
+        (run_dir / "metrics.json").write_bytes(content)
+    overrides = _overrides(voc, tmp_path, "stages=[evaluate]")
+    if content is None:
+        with pytest.raises(OutputWriteError, match=r"metrics\.json: Is a directory"):
+            run(compose_run(*overrides))
+        return
+    metrics = run(compose_run(*overrides))
+    written = json.loads((run_dir / "metrics.json").read_text(),
+                         parse_constant=lambda name: pytest.fail(name))
+    assert written == metrics and "loc/maxboxacc" in written
+    assert written.get("loc/a") == (1.0 if b"loc/a" in content else None)
+
+
+def test_the_report_skips_damaged_earlier_runs(tmp_path):
+    from wsol.report import find_runs
+
+    for n, (info, metrics) in enumerate([(b"[]", b"{}"), (b'{"experiment": 3}', b"{}"),
+                                         (b'{"experiment": "demo"}', b'{"a": "text"}'),
+                                         (b"\xff", b"{}"), (b'{"experiment": "demo"}', b"[1]")]):
+        folder = tmp_path / f"run{n}"
+        folder.mkdir()
+        (folder / "run_info.json").write_bytes(info)
+        (folder / "metrics.json").write_bytes(metrics)
+    runs = find_runs([tmp_path])
+    assert runs == {"demo": {"metrics": {}, "command": "", "run_dir": str(tmp_path / "run2")}}
