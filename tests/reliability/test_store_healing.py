@@ -138,3 +138,13 @@ def test_the_cam_stage_recomputes_a_damaged_file_and_evaluate_refuses_it_meanwhi
         for key, value in arrays.items():
             assert np.array_equal(healed[name][key], value), (name, key)
     assert "loc/maxboxacc" in json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+def test_folders_where_store_files_belong_are_named_not_a_traceback(store):
+    (store.directory / "dir.npz").mkdir()  # listed as an image id, but a folder
+    (store.directory / ".old.npz.elsewhere-1.x.tmp").mkdir()  # a folder named like a temp
+    reopened = CamStore(store.directory)  # stale-temp cleanup skips the folder
+    with pytest.raises(DamagedMapFile, match=r"dir\.npz is damaged \(IsADirectoryError"):
+        reopened.read("dir")
+    with pytest.raises(DataError, match=r"dir\.npz is damaged .*cannot be removed .*by hand"):
+        reopened.intact(["good", "dir"])

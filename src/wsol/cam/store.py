@@ -202,6 +202,9 @@ class CamStore:
                     path.unlink()
                 except FileNotFoundError:
                     pass  # another rank of this run removed it first
+                except OSError as exc:  # a folder of that name, a read-only store, ...
+                    raise DataError(f"{err}, and it cannot be removed ({exc.strerror}); "
+                                    f"delete it by hand and rerun.") from None
         if damaged:
             log.warning("CAM store %s: %d damaged file(s) removed, to be recomputed; e.g. %s",
                         self.directory, len(damaged), damaged[0])

@@ -61,6 +61,8 @@ def remove_stale_temps(directory: Path, now: float | None = None) -> list[str]:
         if not is_temp(entry.name):
             continue
         owner = _OWNER.search(entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            continue  # not a file we wrote
         with contextlib.suppress(FileNotFoundError):
             old = now - entry.stat().st_mtime > STALE_AFTER_S
             if (owner and not _writer_alive(owner["host"], int(owner["pid"]))) or old:
