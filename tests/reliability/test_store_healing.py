@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -148,3 +150,15 @@ def test_folders_where_store_files_belong_are_named_not_a_traceback(store):
         reopened.read("dir")
     with pytest.raises(DataError, match=r"dir\.npz is damaged .*cannot be removed .*by hand"):
         reopened.intact(["good", "dir"])
+
+
+def test_a_store_opened_in_a_foreign_folder_removes_only_its_own_old_temporary_files(tmp_path):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    theirs = [folder / ".editor-swap.tmp", folder / ".cache.tmp", folder / "notes.txt"]
+    ours = folder / ".a.npz.elsewhere-1.x1.tmp"
+    for path in (*theirs, ours):
+        path.write_text("x")
+        os.utime(path, (time.time() - 3 * 86400,) * 2)  # old enough to look abandoned
+    CamStore(folder, settings={"class_names": ["a"]})
+    assert all(p.exists() for p in theirs) and not ours.exists()

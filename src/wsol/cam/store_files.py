@@ -26,8 +26,10 @@ _OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
 def is_temp(name: str) -> bool:
-    """True for a store temporary file name (never a stored map)."""
-    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+    """True for a temporary file the store writes (never a stored map, never someone else's
+    ``.x.tmp`` in a folder named by ``cam.store_dir``)."""
+    return name.startswith(".") and name.endswith(TMP_SUFFIX) \
+        and (".npz" in name or name.startswith(".manifest.json."))
 
 
 def atomic_write(path: Path, payload: bytes | Callable[[BinaryIO], None]) -> None:
