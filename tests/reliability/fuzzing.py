@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from wsol.datasets.classes import COCO_CATEGORY_IDS, COCO_CLASSES
 from wsol.errors import WsolError, user_message
 
 # Default run: a few hundred cases per family (the whole fuzz suite in a few seconds);
@@ -84,3 +85,37 @@ def assert_nothing_outside(sandbox: Path, allowed: list[Path], before: set[str])
 def seeds(slow: bool, base: int) -> range:
     """The seeds of a fuzz test: one in the default run, SLOW_FACTOR in the slow sweep."""
     return range(base + 1, base + 1 + SLOW_FACTOR) if slow else range(base, base + 1)
+
+
+def coco_base(width: int, height: int) -> dict:
+    """A small valid COCO instances dict: three images, three annotations, all 80 categories."""
+    return {
+        "images": [{"id": 1, "file_name": "one.jpg", "width": width, "height": height},
+                   {"id": 2, "file_name": "two.jpg", "width": width, "height": height},
+                   {"id": 3, "file_name": "three.jpg", "width": width, "height": height}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 18, "bbox": [2.5, 3.0, 10.0, 8.0],
+             "iscrowd": 0, "area": 80.0,
+             "segmentation": [[2.5, 3.0, 12.5, 3.0, 12.5, 11.0, 2.5, 11.0]]},
+            {"id": 11, "image_id": 1, "category_id": 1, "bbox": [20, 5, 15, 20], "iscrowd": 1,
+             "area": 300.0,
+             "segmentation": {"counts": [height * width], "size": [height, width]}},
+            {"id": 12, "image_id": 2, "category_id": 3, "bbox": [0, 0, width, height],
+             "iscrowd": 0, "area": 1200.0,
+             "segmentation": {"counts": [0, height * width], "size": [height, width]}},
+        ],
+        "categories": [{"id": cid, "name": name, "supercategory": "x"}
+                       for cid, name in zip(COCO_CATEGORY_IDS, COCO_CLASSES, strict=True)],
+    }
+
+
+def run_family(fuzz: Callable[[Path, random.Random, int], Outcomes], tmp_path: Path, *,
+               cases: int, base: int, slow: bool, both: bool = True) -> None:
+    """Run one family: one seed in the default run (both outcomes required unless ``both`` is
+    False), SLOW_FACTOR seeds in the slow sweep; each seed in a fresh sandbox."""
+    for seed in seeds(slow, base):
+        sandbox = tmp_path / f"seed{seed}"
+        sandbox.mkdir()
+        outcomes = fuzz(sandbox, random.Random(seed), cases)
+        if both and not slow:
+            outcomes.require_both()
