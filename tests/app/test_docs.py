@@ -152,7 +152,7 @@ def runnable(command: DocCommand) -> str | None:
     rest = [o for o in command.overrides if not o.startswith("data.root=")]
     if len(rest) == 1 and rest[0].startswith("experiment=") and \
             rest[0].split("=", 1)[1] in RECIPES:
-        return "nothing more: tests/app/test_experiments.py runs it on its small tree"
+        return "to run only once: tests/app/test_experiments.py runs it on its small tree"
     return None
 
 
@@ -203,7 +203,7 @@ def test_every_runnable_documented_command_runs_on_a_small_tree(command, request
 
     need = runnable(command)
     if need is not None:
-        pytest.skip(f"needs {need}")
+        pytest.skip(f"not run here, it needs {need}")
     overrides = _substituted(command, request, tiny_demo_run, tmp_path)
     metrics = run_pipeline(tmp_path / "run", f"paths.data_dir={tiny_demo_tree}", *TINY,
                            *overrides)

@@ -115,7 +115,7 @@ def _check_split(ctx: _Context, split: str, keys: str, names, masks: bool) -> It
         if fmt == "voc":
             present = _voc_files(run, split, head, masks, fix, findings)
         else:
-            listing = _open_unchecked(fmt, root, split, names)
+            listing = _open_unchecked(fmt, root, split, names, run.config.data.max_image_pixels)
             findings.append(Finding(f"{head}: annotations", True, _describe(listing)))
             present = _missing(f"{head}: images", listing.ids, listing.image_path, fix, findings)
             if masks:
@@ -160,14 +160,14 @@ def _missing(label: str, ids: Sequence[str], path_of: Callable[[str], Path], fix
     return [i for i in ids if i not in absent_set]
 
 
-def _open_unchecked(fmt: str, root: Path, split: str, names):
+def _open_unchecked(fmt: str, root: Path, split: str, names, max_pixels: int):
     if fmt == "coco":
         from wsol.datasets.coco import COCODataset
 
-        return COCODataset(root, split, names, check_files=False)
+        return COCODataset(root, split, names, check_files=False, max_image_pixels=max_pixels)
     from wsol.datasets.imagenet import ImageNetDataset
 
-    return ImageNetDataset(root, split, names, check_files=False)
+    return ImageNetDataset(root, split, names, check_files=False, max_image_pixels=max_pixels)
 
 
 def _describe(dataset) -> str:
@@ -185,7 +185,7 @@ def _decode(dataset, ids: Sequence[str], head: str, progress: bool) -> Finding:
     bad = []
     for image_id in tqdm(ids, desc=f"decode {head}", unit="img", disable=not progress):
         try:
-            read_image(dataset.image_path(image_id))
+            read_image(dataset.image_path(image_id), dataset.max_image_pixels)
         except WsolError:
             bad.append(str(dataset.image_path(image_id)))
     if bad:

@@ -58,6 +58,9 @@ class DataConfig:
     num_workers: int | None = None  # null: from the CPUs this process may use
     cache_images: bool = False
     crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    # decoded images and masks above this many pixels are refused from their header (a
+    # decompression bomb); the field's largest real images are far inside 8192²
+    max_image_pixels: int = 67108864
     generate: GenerateConfig | None = None
 
 

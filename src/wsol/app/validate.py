@@ -104,6 +104,8 @@ RULES: tuple[Rule, ...] = (
     Rule("data.batch_size", at_least(1), "an integer >= 1"),
     Rule("data.num_workers", optional(at_least(0)),
          "null (from the CPUs this process may use) or an integer >= 0"),
+    Rule("data.max_image_pixels", within(1, 178_956_970),
+         "an integer in [1, 178956970] (PIL's own hard limit)"),
     Rule("data.crop_scale", lambda v: each(within(0, 1))(v) and len(v) == 2
          and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
     Rule("model.arch", _lazy_choices(_backbones), lambda: f"one of {sorted(_backbones())}"),
@@ -162,10 +164,6 @@ def config_problems(config: RunConfig) -> list[str]:
         problems.append(f"model.checkpoint={config.model.checkpoint!r} is set but stages "
                         "include train, whose model.pt the cam stage would not explain: drop "
                         "model.checkpoint, or train out of stages.")
-    if config.cam.image_size == "original" and config.cam.batch_size != 1:
-        problems.append(f"cam.batch_size={config.cam.batch_size} with cam.image_size=original: "
-                        "images of different sizes cannot share a batch; set cam.batch_size=1 "
-                        "(IRN's setting) or cam.image_size=square.")
     generate = config.data.generate
     if generate is not None:
         if not generate.num_images >= 4:
