@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from wsol.localize.level_solver import LevelSolver
@@ -56,17 +57,23 @@ class LevelBoxes:
 def _group_cutoffs(q: np.ndarray, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group cutoffs by the binarisation they produce: (rep (G,), count_above (G,), group (L,)).
 
-    Groups are ordered by decreasing foreground size (rep ascending).
+    Two cutoffs binarise alike iff no pixel value lies between them, i.e. iff as many of the
+    map's values are <= each. Groups are ordered by decreasing foreground size (rep ascending);
+    rep is each group's smallest cutoff.
     """
-    hist = np.bincount(q.ravel(), minlength=256)
-    above = np.empty(257, dtype=np.int64)  # above[c + 1] = #pixels > c, for c in -1..255
-    above[0] = q.size
-    above[1:] = q.size - np.cumsum(hist)
-    keys = above[np.clip(cutoffs, -1, 255) + 1]
-    neg_keys, group = np.unique(-keys, return_inverse=True)
-    rep = np.full(neg_keys.size, 256, dtype=np.int64)
+    hist = cv2.calcHist([q], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    values = np.flatnonzero(hist)  # the values present, ascending
+    rank = values.searchsorted(cutoffs, side="right")  # how many present values are <= c
+    used = np.zeros(values.size + 1, dtype=bool)
+    used[rank] = True
+    group_of_rank = np.cumsum(used) - 1
+    group = group_of_rank[rank]
+    ranks = np.flatnonzero(used)
+    rep = np.full(ranks.size, 256, dtype=np.int64)
     np.minimum.at(rep, group, cutoffs)
-    return rep, -neg_keys, group.astype(np.int64).ravel()
+    below = np.zeros(values.size + 1, dtype=np.int64)
+    np.cumsum(hist[values], out=below[1:])
+    return rep, q.size - below[ranks], group
 
 
 def sweep_boxes(q: np.ndarray, cutoffs: np.ndarray, multi_contour: bool = False) -> LevelBoxes:
