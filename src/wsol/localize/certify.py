@@ -1,0 +1,192 @@
+"""Interval proofs of the sweep: boxes of the levels between two traced levels a < b.
+
+Every component of ``q > c`` for a < c < b lies in one component W of a, and holds a component
+Z of b or a regional maximum with value in (c, b] (a *birth*). So the components of c inside W
+number at most the maxima entries of W above c, and exactly one when W holds one Z and no
+birth above c; a lone component inside W is ``q > c`` masked to W. See ``wsol.localize.sweep``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from wsol.localize.topology import fg_bboxes
+
+if TYPE_CHECKING:
+    from wsol.localize.level_solver import LevelSolver, Trace
+
+_MAX_V2_MASKS = 8  # above this many components, V2 bisects instead of masking each one
+_FLOOD_SPAN = 16  # V1 flood-fills at most this many levels per interval, one fill per level
+
+
+def component_mask(low: Trace, j: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pixels of outer component j of a traced level: uint8 (h, w) 0/1 on the component's
+    bounding rectangle, and that rectangle's image origin (r0, c0).
+
+    Filling the outer contour covers the component and its holes; hole pixels are at or
+    below the level, so they never count at the higher levels this mask serves. Components
+    nested inside its holes (islands) are removed with a labelling, the rare case.
+    """
+    x, y, w, h = cv2.boundingRect(low.outer[j])
+    mask = np.zeros((h, w), dtype=np.uint8)
+    cv2.drawContours(mask, low.outer, j, 1, thickness=cv2.FILLED, offset=(-x, -y))
+    if low.count > 1:
+        pts = low.points
+        near = (pts[:, 0] >= x) & (pts[:, 0] < x + w) & (pts[:, 1] >= y) & (pts[:, 1] < y + h)
+        near[j] = False
+        if near.any() and mask[pts[near, 1] - y, pts[near, 0] - x].any():
+            r0, c0 = low.origin
+            binary = low.binary[y - r0 : y - r0 + h, x - c0 : x - c0 + w]
+            _, labels = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)
+            px, py = low.points[j]
+            mask = (labels == labels[py - y, px - x]).view(np.uint8)
+    return mask, (y, x)
+
+
+def _inside(mask: np.ndarray, origin: tuple[int, int], pts: np.ndarray) -> np.ndarray:
+    """bool (k,): which points (k, 2) x, y in image coordinates lie on the mask at origin."""
+    ys, xs = pts[:, 1] - origin[0], pts[:, 0] - origin[1]
+    h, w = mask.shape
+    out = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+    out[out] = mask[ys[out], xs[out]] > 0
+    return out
+
+
+def _masked_bboxes(s: LevelSolver, mask: np.ndarray, origin: tuple[int, int], levels) -> np.ndarray:
+    """Image bounds (n, 4) r0, r1, c0, c1 of ``q > c`` on the mask at origin, per level."""
+    r0, c0 = origin
+    h, w = mask.shape
+    return fg_bboxes(s.q[r0 : r0 + h, c0 : c0 + w] * mask, levels) + np.array([r0, r0, c0, c0])
+
+
+def certify_largest(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) -> int:
+    """V1: the boxes of the levels idx (descending) between two traced levels, where provable;
+    returns how many, from the top, were settled.
+
+    Let Z* be the higher level's largest contour and W* the lower level's component holding
+    it; every other component of the lower level must have a smaller area than Z* (contour
+    area grows with the pixel set). Then, if W* holds no other component of the higher level,
+    the levels above every birth inside W* have ``q > c`` masked to W* as their box. Below, on
+    short spans and when 2 area(Z*) > area(W*), a level's box is the flood fill of Z* (see
+    ``_flood_boxes``)."""
+    target = high.areas2[high.best]
+    big = [k for k, a in enumerate(low.areas2) if a >= target]
+    if len(big) != 1:
+        return 0
+    star = big[0]
+    lo, hi = np.searchsorted(s.maxima, [low.level, high.level], side="right")
+    # with no birth between (no maximum in (low, high]) and equal counts, each lower
+    # component holds exactly one higher component; otherwise test W* for a second one
+    alone = True
+    if hi > lo or high.count != low.count:
+        contour = low.outer[star]
+        inside = sum(
+            cv2.pointPolygonTest(contour, (float(c[0, 0, 0]), float(c[0, 0, 1])), False) >= 0
+            for c in high.outer
+        )
+        alone = inside == 1
+    settled = 0
+    if alone:
+        mask, origin = component_mask(low, star)
+        levels = s.levels[idx]
+        if hi > lo:  # a component born inside W* exists only below its maximum
+            born = s.maxima[lo:hi][_inside(mask, origin, s.maxima_xy[lo:hi])]
+            if born.size:
+                settled = int(np.count_nonzero(levels >= born.max()))
+        else:
+            settled = idx.size
+        if settled:
+            s.emit(idx[:settled], _masked_bboxes(s, mask, origin, levels[:settled]))
+    rest = idx.size - settled
+    if 0 < rest <= _FLOOD_SPAN and 2 * target > low.areas2[star]:
+        settled += _flood_boxes(s, high, idx[settled:])
+    return settled
+
+
+def flood_short(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) -> int:
+    """V1 on a short span: ``certify_largest``'s flood fills alone (no masks)."""
+    target = high.areas2[high.best]
+    big = [k for k, a in enumerate(low.areas2) if a >= target]
+    if len(big) != 1 or 2 * target <= low.areas2[big[0]]:
+        return 0
+    return _flood_boxes(s, high, idx)
+
+
+def _flood_boxes(s: LevelSolver, high: Trace, idx: np.ndarray) -> int:
+    """Boxes of the component Y* of ``q > c`` holding Z* (the higher level's largest contour),
+    for the levels idx (descending) from the top while provable; returns how many.
+
+    The caller has checked that W* (the lower level's component holding Z*) is the only lower
+    component reaching area(Z*) and that 2 area(Z*) > area(W*). A component S != Y* inside W*
+    then loses to Y* unless it encloses Y*: either Y* encloses S (so S is smaller), or their
+    interiors are disjoint inside W*, so area(S) <= area(W*) - area(Y*) < area(Z*) <= area(Y*).
+    A component enclosing Y* reaches beyond every side of Y*'s box, which cannot happen when
+    that box touches a side of the foreground's box. Then Y* is the unique largest, and its
+    box is the flood fill's rectangle.
+    """
+    best = high.outer[high.best]
+    x, y = (int(v) for v in best[0, 0])
+    bx, by, bw, bh = cv2.boundingRect(best)
+    known = [by, by + bh - 1, bx, bx + bw - 1]  # Y*'s box at the lowest level filled so far
+    seed_value = int(s.q[y, x])
+    height, width = s.q.shape
+    flags = 8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    out: list[list[int]] = []
+    for i in idx.tolist():
+        fg = s._crop_list[i]
+        if fg != known:  # else Y*'s box, between known's and the foreground's, is both
+            mask = np.zeros((height + 2, width + 2), dtype=np.uint8)
+            level = s._level_list[i]
+            _, _, _, (bx, by, bw, bh) = cv2.floodFill(
+                s.q, mask, (x, y), 0, seed_value - level - 1, 255 - seed_value, flags
+            )
+            known = [by, by + bh - 1, bx, bx + bw - 1]
+            if not any(a == b for a, b in zip(known, fg, strict=True)):
+                break
+        out.append(known)
+    if out:
+        s.emit(idx[: len(out)], np.array(out, dtype=np.int64))
+    return len(out)
+
+
+def certify_all(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) -> int:
+    """V2's components: the levels c at or above every birth in (low, high] are settled when
+    each component W of the lower level holds at most one component of the higher level: W
+    then holds one component at c if it holds a Z, none otherwise (its maxima are births).
+    Returns how many of idx (descending), from the top, were settled; their component boxes
+    are recorded (holes come in the hole pass)."""
+    k = low.count
+    if k > _MAX_V2_MASKS or high.count > k:  # more Z than W: some W holds two
+        return 0
+    lo, hi = np.searchsorted(s.maxima, [low.level, high.level], side="right")
+    levels = s.levels[idx]
+    settled = idx.size if hi == lo else int(np.count_nonzero(levels >= s.maxima[hi - 1]))
+    if not settled:
+        return 0
+    if hi == lo and high.count == k:  # no birth: each W holds exactly one Z
+        holders = range(k)
+    else:
+        holders = _holders(low, high)
+        if holders is None:
+            return 0
+    idx, levels = idx[:settled], levels[:settled]
+    for j in holders:
+        mask, origin = component_mask(low, j)
+        s.emit(idx, _masked_bboxes(s, mask, origin, levels))
+    return settled
+
+
+def _holders(low: Trace, high: Trace) -> list[int] | None:
+    """The components of ``low`` holding a component of ``high``, or None if one holds two."""
+    if low.count == 1:
+        return [0] if high.count == 1 else None
+    r0, c0 = low.origin
+    _, labels = cv2.connectedComponents(low.binary, connectivity=8, ltype=cv2.CV_32S)
+    lab_w = labels[low.points[:, 1] - r0, low.points[:, 0] - c0].tolist()
+    lab_z = set(labels[high.points[:, 1] - r0, high.points[:, 0] - c0].tolist())
+    if len(lab_z) < high.count:
+        return None
+    return [j for j, lab in enumerate(lab_w) if lab in lab_z]
