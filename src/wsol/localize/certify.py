@@ -153,40 +153,78 @@ def _flood_boxes(s: LevelSolver, high: Trace, idx: np.ndarray) -> int:
 
 
 def certify_all(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) -> int:
-    """V2's components: the levels c at or above every birth in (low, high] are settled when
-    each component W of the lower level holds at most one component of the higher level: W
-    then holds one component at c if it holds a Z, none otherwise (its maxima are births).
-    Returns how many of idx (descending), from the top, were settled; their component boxes
-    are recorded (holes come in the hole pass)."""
+    """V2's components: a level c is settled when every component W of the lower level holds
+    at most one maxima entry above c, or higher components that are connected at the top level
+    of idx (so at c too) and no birth in (c, high]; W then holds one component at c (none if
+    its maximum is <= c). Returns how many of idx (descending), from the top, were settled;
+    their component boxes are recorded (holes come in the hole pass)."""
     k = low.count
-    if k > _MAX_V2_MASKS or high.count > k:  # more Z than W: some W holds two
+    if k > _MAX_V2_MASKS:
         return 0
     lo, hi = np.searchsorted(s.maxima, [low.level, high.level], side="right")
-    levels = s.levels[idx]
-    settled = idx.size if hi == lo else int(np.count_nonzero(levels >= s.maxima[hi - 1]))
-    if not settled:
-        return 0
     if hi == lo and high.count == k:  # no birth: each W holds exactly one Z
-        holders = range(k)
+        floor, parts = -1, [(j, 256) for j in range(k)]
     else:
-        holders = _holders(low, high)
-        if holders is None:
+        found = _per_component(s, high, low, int(lo), s._level_list[idx[0]])
+        if found is None:
             return 0
-    idx, levels = idx[:settled], levels[:settled]
-    for j in holders:
-        mask, origin = component_mask(low, j)
-        s.emit(idx, _masked_bboxes(s, mask, origin, levels))
+        floor, parts = found
+    levels = s.levels[idx]
+    settled = int(np.count_nonzero(levels >= floor))
+    if settled:
+        idx, levels = idx[:settled], levels[:settled]
+        for j, top in parts:
+            keep = levels < top
+            if keep.any():
+                mask, origin = component_mask(low, j)
+                if keep.all():
+                    s.emit(idx, _masked_bboxes(s, mask, origin, levels))
+                else:
+                    s.emit(idx[keep], _masked_bboxes(s, mask, origin, levels[keep]))
     return settled
 
 
-def _holders(low: Trace, high: Trace) -> list[int] | None:
-    """The components of ``low`` holding a component of ``high``, or None if one holds two."""
+def _per_component(
+    s: LevelSolver, high: Trace, low: Trace, lo: int, top_level: int
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """For ``certify_all``: the lowest settled level and, per lower component j, the level
+    from which it is empty (256: never); None when a component holds higher components that
+    are apart at ``top_level``."""
+    values = s.maxima[lo:].tolist()  # entries above the lower level, ascending
     if low.count == 1:
-        return [0] if high.count == 1 else None
-    r0, c0 = low.origin
-    _, labels = cv2.connectedComponents(low.binary, connectivity=8, ltype=cv2.CV_32S)
-    lab_w = labels[low.points[:, 1] - r0, low.points[:, 0] - c0].tolist()
-    lab_z = set(labels[high.points[:, 1] - r0, high.points[:, 0] - c0].tolist())
-    if len(lab_z) < high.count:
-        return None
-    return [j for j, lab in enumerate(lab_w) if lab in lab_z]
+        lab_w, lab_z, lab_m = [0], [0] * high.count, [0] * len(values)
+    else:
+        r0, c0 = low.origin
+        _, labels = cv2.connectedComponents(low.binary, connectivity=8, ltype=cv2.CV_32S)
+
+        def label(pts: np.ndarray) -> list[int]:
+            return labels[pts[:, 1] - r0, pts[:, 0] - c0].tolist()
+
+        lab_w, lab_z, lab_m = label(low.points), label(high.points), label(s.maxima_xy[lo:])
+    floor, parts = -1, []
+    for j, lab in enumerate(lab_w):
+        zs = [i for i, z in enumerate(lab_z) if z == lab]
+        v = [x for x, m in zip(values, lab_m, strict=True) if m == lab]  # ascending, >= 1
+        if len(zs) > 1 and not _connected(s, high, zs, top_level):
+            return None
+        if zs:
+            births = [x for x in v if x <= high.level]
+            lowest = births[-1] if births else -1
+            parts.append((j, 256))
+        else:  # only births: at most one entry above c makes at most one component
+            lowest = v[-2] if len(v) > 1 else -1
+            parts.append((j, v[-1]))  # W's maximum: empty from there up
+        floor = max(floor, lowest)
+    return floor, parts
+
+
+def _connected(s: LevelSolver, high: Trace, zs: list[int], level: int) -> bool:
+    """Whether the components ``zs`` of a traced level lie in one component of ``q > level``."""
+    pts = high.points[zs]
+    x, y = (int(v) for v in pts[0])
+    seed_value = int(s.q[y, x])
+    height, width = s.q.shape
+    mask = np.zeros((height + 2, width + 2), dtype=np.uint8)
+    flags = 8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+    cv2.floodFill(s.q, mask, (x, y), 0, seed_value - level - 1, 255 - seed_value, flags)
+    return bool(mask[pts[1:, 1] + 1, pts[1:, 0] + 1].all())

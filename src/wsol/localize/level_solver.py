@@ -170,10 +170,13 @@ class LevelSolver:
         self.single(np.flatnonzero(certain))
         order = np.flatnonzero(~certain)[::-1]
         if order.size:
-            self.trace(order[0])
-            if order.size > 1:
-                self.trace(order[-1])
-                self.solve(order, 0, order.size - 1)
+            stops = [0, order.size - 1] if order.size > 1 else [0]
+            if self.multi:
+                stops = sorted(set(stops) | set(self._merge_guesses(order)))
+            for k in stops:
+                self.trace(order[k])
+            for i, j in zip(stops[:-1], stops[1:], strict=False):
+                self.solve(order, i, j)
         if self.multi:
             resolve_holes(self)
             if self.contours:
@@ -186,6 +189,20 @@ class LevelSolver:
         # wsolevaluation's box from boundingRect (x, y, w, h) is x, y, x + w, y + h
         boxes = np.stack([b[:, 2], b[:, 0], b[:, 3] + 1, b[:, 1] + 1], axis=1)
         return boxes, np.concatenate(self.owner)
+
+    def _merge_guesses(self, order: np.ndarray) -> list[int]:
+        """V2: indices into ``order`` of the levels just above a likely merge: where going one
+        level down the Euler number falls short of the births (components merging, or holes
+        appearing). Tracing there lets most intervals be proven; a wrong guess costs a trace."""
+        e = self.euler()
+        born = np.diff(np.searchsorted(self.maxima, self.levels, side="right"))
+        # born[i]: maxima with value in (levels[i], levels[i + 1]], born going down to level i
+        short = (born - (e[:-1] - e[1:])) > 0
+        upper = np.flatnonzero(short) + 1  # positions of the upper levels
+        at = np.full(self.levels.size, -1, dtype=np.int64)
+        at[order] = np.arange(order.size)
+        k = at[upper]
+        return k[k >= 0].tolist()
 
     def _contour_bounds(self) -> None:
         """V2: pixel bounds of all traced contours at once."""
