@@ -90,16 +90,17 @@ def certify_largest(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) ->
         alone = inside == 1
     settled = 0
     if alone:
-        mask, origin = component_mask(low, star)
         levels = s.levels[idx]
+        settled = idx.size
         if hi > lo:  # a component born inside W* exists only below its maximum
-            born = s.maxima[lo:hi][_inside(mask, origin, s.maxima_xy[lo:hi])]
+            born = s.maxima[lo:hi]
+            if low.count > 1:
+                mask, origin = component_mask(low, star)
+                born = born[_inside(mask, origin, s.maxima_xy[lo:hi])]
             if born.size:
-                settled = int(np.count_nonzero(levels >= born.max()))
-        else:
-            settled = idx.size
+                settled = int(np.count_nonzero(levels >= born[-1]))
         if settled:
-            s.emit(idx[:settled], _masked_bboxes(s, mask, origin, levels[:settled]))
+            _emit_component(s, low, star, idx[:settled], levels[:settled])
     rest = idx.size - settled
     if 0 < rest <= _FLOOD_SPAN and 2 * target > low.areas2[star]:
         settled += _flood_boxes(s, high, idx[settled:])
@@ -175,13 +176,21 @@ def certify_all(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) -> int
         idx, levels = idx[:settled], levels[:settled]
         for j, top in parts:
             keep = levels < top
-            if keep.any():
-                mask, origin = component_mask(low, j)
-                if keep.all():
-                    s.emit(idx, _masked_bboxes(s, mask, origin, levels))
-                else:
-                    s.emit(idx[keep], _masked_bboxes(s, mask, origin, levels[keep]))
+            if keep.all():
+                _emit_component(s, low, j, idx, levels)
+            elif keep.any():
+                _emit_component(s, low, j, idx[keep], levels[keep])
     return settled
+
+
+def _emit_component(s: LevelSolver, low: Trace, j: int, idx: np.ndarray, levels) -> None:
+    """Record, for levels idx above the traced level ``low``, the box of ``q > c`` inside its
+    component j: the foreground's box when that component is the only one."""
+    if low.count == 1:
+        s.emit(idx, s.crop[idx])
+    else:
+        mask, origin = component_mask(low, j)
+        s.emit(idx, _masked_bboxes(s, mask, origin, levels))
 
 
 def _per_component(
@@ -191,31 +200,52 @@ def _per_component(
     from which it is empty (256: never); None when a component holds higher components that
     are apart at ``top_level``."""
     values = s.maxima[lo:].tolist()  # entries above the lower level, ascending
+    points = s.maxima_xy[lo:]
     if low.count == 1:
         lab_w, lab_z, lab_m = [0], [0] * high.count, [0] * len(values)
-    else:
-        r0, c0 = low.origin
-        _, labels = cv2.connectedComponents(low.binary, connectivity=8, ltype=cv2.CV_32S)
+    else:  # which W holds each point (W's index; a W without entries is impossible)
+        n_births = sum(v <= high.level for v in values)  # only births can lie outside the Zs
+        lab_w = list(range(low.count))
+        lab_z = _holder(low, high.points)
+        lab_b = _holder(low, points[:n_births])
+        if lab_z is None or lab_b is None:  # contours nest: label the lower level instead
+            r0, c0 = low.origin
+            _, labels = cv2.connectedComponents(low.binary, connectivity=8, ltype=cv2.CV_32S)
 
-        def label(pts: np.ndarray) -> list[int]:
-            return labels[pts[:, 1] - r0, pts[:, 0] - c0].tolist()
+            def label(pts: np.ndarray) -> list[int]:
+                return labels[pts[:, 1] - r0, pts[:, 0] - c0].tolist()
 
-        lab_w, lab_z, lab_m = label(low.points), label(high.points), label(s.maxima_xy[lo:])
+            lab_w, lab_z, lab_b = label(low.points), label(high.points), label(points[:n_births])
+        # entries above the higher level lie in some Z: their W counts its births only
+        lab_m = lab_b + [None] * (len(values) - n_births)
     floor, parts = -1, []
     for j, lab in enumerate(lab_w):
         zs = [i for i, z in enumerate(lab_z) if z == lab]
-        v = [x for x, m in zip(values, lab_m, strict=True) if m == lab]  # ascending, >= 1
+        v = [x for x, m in zip(values, lab_m, strict=True) if m == lab]  # ascending
         if len(zs) > 1 and not _connected(s, high, zs, top_level):
             return None
         if zs:
             births = [x for x in v if x <= high.level]
             lowest = births[-1] if births else -1
             parts.append((j, 256))
-        else:  # only births: at most one entry above c makes at most one component
+        else:  # only births (at least one): at most one entry above c, at most one component
             lowest = v[-2] if len(v) > 1 else -1
             parts.append((j, v[-1]))  # W's maximum: empty from there up
         floor = max(floor, lowest)
     return floor, parts
+
+
+def _holder(low: Trace, pts: np.ndarray) -> list[int] | None:
+    """Index of the lower component holding each point (k, 2) x, y (pixels of the lower
+    level's foreground); None when a point falls inside two outer contours (an island in a
+    hole), which ``pointPolygonTest`` cannot tell apart."""
+    out = []
+    for x, y in pts.tolist():
+        at = [j for j, c in enumerate(low.outer) if cv2.pointPolygonTest(c, (x, y), False) >= 0]
+        if len(at) != 1:
+            return None
+        out.append(at[0])
+    return out
 
 
 def _connected(s: LevelSolver, high: Trace, zs: list[int], level: int) -> bool:

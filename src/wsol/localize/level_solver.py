@@ -92,17 +92,21 @@ class LevelSolver:
         found, hierarchy = cv2.findContours(
             binary, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE, offset=(c0, r0)
         )
-        parent = hierarchy[0, :, 3].tolist()
         if len(found) == 1:
-            outer = list(found)
-        else:
-            outer = [c for c, p in zip(found, parent, strict=True) if p < 0]
+            outer, holes = list(found), []
+        else:  # RETR_CCOMP: holes are the children of outer contours
+            outer, holes, rank = [], [], {}
+            for k, (c, p) in enumerate(zip(found, hierarchy[0, :, 3].tolist(), strict=True)):
+                if p < 0:
+                    rank[k] = len(outer)
+                    outer.append(c)
+                else:
+                    holes.append((c, p))
+            holes = [(c, rank[p]) for c, p in holes]
         t = Trace(self._level_list[i], outer, binary, (r0, c0))
         if self.multi:
-            if len(outer) < len(found):  # RETR_CCOMP: holes are children of outer contours
-                rank = np.cumsum([p < 0 for p in parent]) - 1
-                t.holes = [(c, int(rank[p])) for c, p in zip(found, parent, strict=True) if p >= 0]
-            kept = [h for h, _ in t.holes] if holes_only else found
+            t.holes = holes
+            kept = [h for h, _ in holes] if holes_only else found
             self.contours.extend(kept)
             self.contour_owner.extend([i] * len(kept))
         else:
