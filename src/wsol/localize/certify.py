@@ -22,9 +22,9 @@ _MAX_V2_MASKS = 8  # above this many components, V2 bisects instead of masking e
 _FLOOD_SPAN = 16  # V1 flood-fills at most this many levels per interval, one fill per level
 
 
-def component_mask(low: Trace, j: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pixels of outer component j of a traced level: uint8 (h, w) 0/1 on the component's
-    bounding rectangle, and that rectangle's image origin (r0, c0).
+def component_mask(q: np.ndarray, low: Trace, j: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pixels of outer component j of the traced level ``low`` of map q: uint8 (h, w) 0/1 on
+    the component's bounding rectangle, and that rectangle's image origin (r0, c0).
 
     Filling the outer contour covers the component and its holes; hole pixels are at or
     below the level, so they never count at the higher levels this mask serves. Components
@@ -38,8 +38,7 @@ def component_mask(low: Trace, j: int) -> tuple[np.ndarray, tuple[int, int]]:
         near = (pts[:, 0] >= x) & (pts[:, 0] < x + w) & (pts[:, 1] >= y) & (pts[:, 1] < y + h)
         near[j] = False
         if near.any() and mask[pts[near, 1] - y, pts[near, 0] - x].any():
-            r0, c0 = low.origin
-            binary = low.binary[y - r0 : y - r0 + h, x - c0 : x - c0 + w]
+            binary = np.greater(q[y : y + h, x : x + w], low.level).view(np.uint8)
             _, labels = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)
             px, py = low.points[j]
             mask = (labels == labels[py - y, px - x]).view(np.uint8)
@@ -95,7 +94,7 @@ def certify_largest(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) ->
         if hi > lo:  # a component born inside W* exists only below its maximum
             born = s.maxima[lo:hi]
             if low.count > 1:
-                mask, origin = component_mask(low, star)
+                mask, origin = component_mask(s.q, low, star)
                 born = born[_inside(mask, origin, s.maxima_xy[lo:hi])]
             if born.size:
                 settled = int(np.count_nonzero(levels >= born[-1]))
@@ -132,18 +131,11 @@ def _flood_boxes(s: LevelSolver, high: Trace, idx: np.ndarray) -> int:
     x, y = (int(v) for v in best[0, 0])
     bx, by, bw, bh = cv2.boundingRect(best)
     known = [by, by + bh - 1, bx, bx + bw - 1]  # Y*'s box at the lowest level filled so far
-    seed_value = int(s.q[y, x])
-    height, width = s.q.shape
-    flags = 8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
     out: list[list[int]] = []
     for i in idx.tolist():
         fg = s._crop_list[i]
         if fg != known:  # else Y*'s box, between known's and the foreground's, is both
-            mask = np.zeros((height + 2, width + 2), dtype=np.uint8)
-            level = s._level_list[i]
-            _, _, _, (bx, by, bw, bh) = cv2.floodFill(
-                s.q, mask, (x, y), 0, seed_value - level - 1, 255 - seed_value, flags
-            )
+            bx, by, bw, bh = s.flood(x, y, s._level_list[i])
             known = [by, by + bh - 1, bx, bx + bw - 1]
             if not any(a == b for a, b in zip(known, fg, strict=True)):
                 break
@@ -189,7 +181,7 @@ def _emit_component(s: LevelSolver, low: Trace, j: int, idx: np.ndarray, levels)
     if low.count == 1:
         s.emit(idx, s.crop[idx])
     else:
-        mask, origin = component_mask(low, j)
+        mask, origin = component_mask(s.q, low, j)
         s.emit(idx, _masked_bboxes(s, mask, origin, levels))
 
 
@@ -209,11 +201,11 @@ def _per_component(
         lab_z = _holder(low, high.points)
         lab_b = _holder(low, points[:n_births])
         if lab_z is None or lab_b is None:  # contours nest: label the lower level instead
-            r0, c0 = low.origin
-            _, labels = cv2.connectedComponents(low.binary, connectivity=8, ltype=cv2.CV_32S)
+            binary = np.greater(s.q, low.level).view(np.uint8)
+            _, labels = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)
 
             def label(pts: np.ndarray) -> list[int]:
-                return labels[pts[:, 1] - r0, pts[:, 0] - c0].tolist()
+                return labels[pts[:, 1], pts[:, 0]].tolist()
 
             lab_w, lab_z, lab_b = label(low.points), label(high.points), label(points[:n_births])
         # entries above the higher level lie in some Z: their W counts its births only
@@ -251,10 +243,5 @@ def _holder(low: Trace, pts: np.ndarray) -> list[int] | None:
 def _connected(s: LevelSolver, high: Trace, zs: list[int], level: int) -> bool:
     """Whether the components ``zs`` of a traced level lie in one component of ``q > level``."""
     pts = high.points[zs]
-    x, y = (int(v) for v in pts[0])
-    seed_value = int(s.q[y, x])
-    height, width = s.q.shape
-    mask = np.zeros((height + 2, width + 2), dtype=np.uint8)
-    flags = 8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
-    cv2.floodFill(s.q, mask, (x, y), 0, seed_value - level - 1, 255 - seed_value, flags)
-    return bool(mask[pts[1:, 1] + 1, pts[1:, 0] + 1].all())
+    s.flood(int(pts[0, 0]), int(pts[0, 1]), level)
+    return bool(s.fill_mask[pts[1:, 1] + 1, pts[1:, 0] + 1].all())

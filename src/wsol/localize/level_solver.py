@@ -14,17 +14,18 @@ from wsol.localize.holes import resolve_holes
 from wsol.localize.topology import euler_numbers, fg_bboxes, regional_maxima
 
 _SHORT_SPAN = 2  # gaps of at most this many positions are traced outright
+_FILL_FLAGS = 8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
 
 
 class Trace:
     """One traced level: its outer contours (image coordinates), for V1 their twice-areas and
     the index of the first largest, for V2 its holes (contour, index of the outer parent), and
-    the level's foreground ``binary`` on its crop at ``origin`` (r0, c0)."""
+    its foreground crop's ``origin`` (r0, c0). The binary itself is not kept (memory traffic)."""
 
-    __slots__ = ("level", "outer", "areas2", "best", "holes", "binary", "origin", "_points")
+    __slots__ = ("level", "outer", "areas2", "best", "holes", "origin", "_points")
 
-    def __init__(self, level: int, outer: list, binary: np.ndarray, origin: tuple[int, int]):
-        self.level, self.outer, self.binary, self.origin = level, outer, binary, origin
+    def __init__(self, level: int, outer: list, origin: tuple[int, int]):
+        self.level, self.outer, self.origin = level, outer, origin
         self.areas2: list[int] = []
         self.best = 0
         self.holes: list[tuple[np.ndarray, int]] = []
@@ -62,6 +63,9 @@ class LevelSolver:
         self.contour_owner: list[int] = []
         self.maxima, self.maxima_xy = regional_maxima(q)
         self._euler: np.ndarray | None = None
+        # one buffer for every flood fill, cleared where the last fill wrote (memory traffic)
+        self.fill_mask = np.zeros((q.shape[0] + 2, q.shape[1] + 2), dtype=np.uint8)
+        self._filled = (0, 0, 0, 0)
 
     def emit(self, idx: np.ndarray, bounds: np.ndarray, r0: int = 0, c0: int = 0) -> None:
         """Record one component box per level: bounds (n, 4) r0, r1, c0, c1 (relative to r0, c0)
@@ -76,6 +80,18 @@ class LevelSolver:
             bounds = bounds + np.array([r0, r0, c0, c0])
         self.bounds.append(bounds)
         self.owner.append(idx)
+
+    def flood(self, x: int, y: int, level: int) -> tuple[int, int, int, int]:
+        """Flood-fill the component of ``q > level`` holding pixel (x, y) (which must be in it):
+        its rectangle x, y, w, h; it stays marked 1 in ``fill_mask`` (offset by one pixel)
+        until the next fill."""
+        fx, fy, fw, fh = self._filled
+        self.fill_mask[fy : fy + fh + 2, fx : fx + fw + 2] = 0
+        v = int(self.q[y, x])
+        self._filled = cv2.floodFill(
+            self.q, self.fill_mask, (x, y), 0, v - level - 1, 255 - v, _FILL_FLAGS
+        )[3]
+        return self._filled
 
     def euler(self) -> np.ndarray:
         """Euler numbers of all levels: int64 (n,)."""
@@ -103,7 +119,7 @@ class LevelSolver:
                 else:
                     holes.append((c, p))
             holes = [(c, rank[p]) for c, p in holes]
-        t = Trace(self._level_list[i], outer, binary, (r0, c0))
+        t = Trace(self._level_list[i], outer, (r0, c0))
         if self.multi:
             t.holes = holes
             kept = [h for h, _ in holes] if holes_only else found
