@@ -177,9 +177,13 @@ def certify_all(s: LevelSolver, high: Trace, low: Trace, idx: np.ndarray) -> int
 
 def _emit_component(s: LevelSolver, low: Trace, j: int, idx: np.ndarray, levels) -> None:
     """Record, for levels idx above the traced level ``low``, the box of ``q > c`` inside its
-    component j: the foreground's box when that component is the only one."""
+    component j: the foreground's box when that component is the only one. (Above ``low``,
+    ``q > c`` lies inside ``low``'s components.)"""
     if low.count == 1:
         s.emit(idx, s.crop[idx])
+    elif low.apart(j):  # no other component's pixels inside its rectangle: no mask needed
+        x, y, w, h = cv2.boundingRect(low.outer[j])
+        s.emit(idx, fg_bboxes(s.q[y : y + h, x : x + w], levels) + np.array([y, y, x, x]))
     else:
         mask, origin = component_mask(s.q, low, j)
         s.emit(idx, _masked_bboxes(s, mask, origin, levels))

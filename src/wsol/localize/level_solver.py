@@ -22,7 +22,7 @@ class Trace:
     the index of the first largest, for V2 its holes (contour, index of the outer parent), and
     its foreground crop's ``origin`` (r0, c0). The binary itself is not kept (memory traffic)."""
 
-    __slots__ = ("level", "outer", "areas2", "best", "holes", "origin", "_points")
+    __slots__ = ("level", "outer", "areas2", "best", "holes", "origin", "_points", "_apart")
 
     def __init__(self, level: int, outer: list, origin: tuple[int, int]):
         self.level, self.outer, self.origin = level, outer, origin
@@ -30,6 +30,18 @@ class Trace:
         self.best = 0
         self.holes: list[tuple[np.ndarray, int]] = []
         self._points: np.ndarray | None = None
+        self._apart: list[bool] | None = None
+
+    def apart(self, j: int) -> bool:
+        """Whether outer contour j's bounding rectangle meets no other one's: then every pixel
+        of the level inside that rectangle belongs to component j."""
+        if self._apart is None:
+            r = np.array([cv2.boundingRect(c) for c in self.outer], dtype=np.int64)
+            x0, y0, x1, y1 = r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]
+            meet = (x0[:, None] < x1[None, :]) & (x0[None, :] < x1[:, None])
+            meet &= (y0[:, None] < y1[None, :]) & (y0[None, :] < y1[:, None])
+            self._apart = (meet.sum(axis=1) == 1).tolist()
+        return self._apart[j]
 
     @property
     def count(self) -> int:

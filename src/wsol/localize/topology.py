@@ -20,13 +20,6 @@ def fg_bboxes(q: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return out
 
 
-def sub_bboxes(q: np.ndarray, mask: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Bounding box of ``(q <= c) & mask`` per level c <= 254 (each non-empty): (n, 4) as
-    ``fg_bboxes``. q: uint8 (h, w); mask: uint8 (h, w) 0/1."""
-    # q <= c  <=>  255 - q > 254 - c; pixels off the mask become 0, never above 254 - c >= 0
-    return fg_bboxes(cv2.subtract(np.full_like(q, 255), q) * mask, 254 - levels)
-
-
 def regional_maxima(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Regional maxima of q, at least one entry per maximum: values int64 (k,) ascending and a
     pixel of each, int64 (k, 2) as x, y.
