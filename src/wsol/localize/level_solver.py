@@ -14,7 +14,7 @@ from wsol.localize.holes import resolve_holes
 from wsol.localize.topology import euler_numbers, fg_bboxes, regional_maxima
 
 _SHORT_SPAN = 2  # gaps of at most this many positions are traced outright
-_FILL_FLAGS = 8 | cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
+_FILL_FLAGS = cv2.FLOODFILL_FIXED_RANGE | cv2.FLOODFILL_MASK_ONLY | (1 << 8)
 
 
 class Trace:
@@ -96,14 +96,31 @@ class LevelSolver:
     def flood(self, x: int, y: int, level: int) -> tuple[int, int, int, int]:
         """Flood-fill the component of ``q > level`` holding pixel (x, y) (which must be in it):
         its rectangle x, y, w, h; it stays marked 1 in ``fill_mask`` (offset by one pixel)
-        until the next fill."""
+        until the next ``clear_fill``, which this call starts with."""
+        self.clear_fill()
+        return self.fill(x, y, level + 1, 255, 8)
+
+    def fill(self, x: int, y: int, low: int, high: int, conn: int) -> tuple[int, int, int, int]:
+        """Flood-fill from pixel (x, y) (low <= q <= high there) the pixels in [low, high],
+        ``conn``-connected, stopping at pixels already marked in ``fill_mask``: rectangle."""
+        v = int(self.q[y, x])
+        rect = cv2.floodFill(
+            self.q, self.fill_mask, (x, y), 0, v - low, high - v, _FILL_FLAGS | conn
+        )[3]
+        fx, fy, fw, fh = self._filled
+        if fw:  # grow the region to clear to cover this fill too
+            x0, y0 = min(fx, rect[0]), min(fy, rect[1])
+            x1, y1 = max(fx + fw, rect[0] + rect[2]), max(fy + fh, rect[1] + rect[3])
+            self._filled = (x0, y0, x1 - x0, y1 - y0)
+        else:
+            self._filled = rect
+        return rect
+
+    def clear_fill(self) -> None:
+        """Unmark every pixel filled since the last clear."""
         fx, fy, fw, fh = self._filled
         self.fill_mask[fy : fy + fh + 2, fx : fx + fw + 2] = 0
-        v = int(self.q[y, x])
-        self._filled = cv2.floodFill(
-            self.q, self.fill_mask, (x, y), 0, v - level - 1, 255 - v, _FILL_FLAGS
-        )[3]
-        return self._filled
+        self._filled = (0, 0, 0, 0)
 
     def euler(self) -> np.ndarray:
         """Euler numbers of all levels: int64 (n,)."""
