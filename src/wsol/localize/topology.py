@@ -37,26 +37,20 @@ def regional_maxima(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # pixels with a higher neighbour carry q + 1 (<= 255, as they are < 255), flat ones 0: a rim
     # pixel sees its own value + 1 around it iff an equal neighbour has a higher neighbour
     q1 = cv2.add(q, np.ones_like(q))  # array operands: OpenCV reads an int as a Scalar
-    lifted = cv2.subtract(q1, flat)
-    around = cv2.dilate(lifted, _KERNEL3, **_BORDER)
-    spoiled = cv2.bitwise_and(cv2.compare(around, q1, cv2.CMP_EQ), rim)
+    spoiled = cv2.compare(cv2.dilate(cv2.subtract(q1, flat), _KERNEL3, **_BORDER), q1, cv2.CMP_EQ)
     n, labels = cv2.connectedComponents(rim, connectivity=8, ltype=cv2.CV_32S)
-    flat_labels = labels.ravel()
-    values = q.ravel()
+    at = np.flatnonzero(rim.view(bool))  # rim pixels, raster order
+    label_of = labels.ravel()[at]
+    value = q.ravel()[at]
     good = np.ones(n, dtype=bool)
-    good[0] = False
-    at = np.flatnonzero(spoiled.view(bool))
-    good[flat_labels[at[values[at] != 255]]] = False  # q1 saturates at 255: 255 is never spoiled
-    at = np.flatnonzero(rim.view(bool))
-    label_of = flat_labels[at]
+    good[label_of[spoiled.ravel()[at].view(bool) & (value != 255)]] = False  # q1 saturates
     keep = good[label_of]
-    at, label_of = at[keep], label_of[keep]
     first = np.full(n, -1, dtype=np.int64)
-    first[label_of[::-1]] = at[::-1]  # the last write wins: the first pixel of each label
-    at = first[first >= 0]
-    value = values[at].astype(np.int64)
+    first[label_of[keep][::-1]] = np.flatnonzero(keep)[::-1]  # last write wins: first pixel
+    pick = first[first >= 0]
+    value = value[pick].astype(np.int64)
     order = np.argsort(value, kind="stable")
-    ys, xs = np.divmod(at[order], q.shape[1])
+    ys, xs = np.divmod(at[pick[order]], q.shape[1])
     return value[order], np.stack([xs, ys], axis=1)
 
 
