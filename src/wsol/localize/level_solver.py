@@ -210,6 +210,8 @@ class LevelSolver:
         self.solve(order, m, j)
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
+        """Solve every level: (bounds (N, 4) r0, r1, c0, c1 inclusive, owner (N,) level
+        position of each), in no particular order."""
         q, levels = self.q, self.levels
         self.n_above = self.maxima.size - np.searchsorted(self.maxima, levels, side="right")
         certain = self.n_above <= 1
@@ -234,10 +236,7 @@ class LevelSolver:
             self.emit_holes(
                 np.array(self.traced_owner), np.array(self.traced_bounds, dtype=np.int64)
             )
-        b = np.concatenate(self.bounds)
-        # wsolevaluation's box from boundingRect (x, y, w, h) is x, y, x + w, y + h
-        boxes = np.stack([b[:, 2], b[:, 0], b[:, 3] + 1, b[:, 1] + 1], axis=1)
-        return boxes, np.concatenate(self.owner)
+        return np.concatenate(self.bounds), np.concatenate(self.owner)
 
     def _merge_guesses(self, order: np.ndarray) -> list[int]:
         """V2: indices into ``order`` of the levels just above a likely merge: where going one

@@ -89,17 +89,19 @@ def sweep_boxes(q: np.ndarray, cutoffs: np.ndarray, multi_contour: bool = False)
     cutoffs = np.asarray(cutoffs, dtype=np.int64).ravel()
     rep, count, group_of_cutoff = _group_cutoffs(q, cutoffs)
     filled = np.flatnonzero(count > 0)
-    empty = np.flatnonzero(count == 0)
-    boxes_parts = [np.zeros((empty.size, 4), dtype=np.int64)]
-    owner_parts = [empty]
     if filled.size:
-        b, lv = LevelSolver(q, rep[filled], multi_contour).run()
-        boxes_parts.append(b)
-        owner_parts.append(filled[lv])
-    boxes = np.concatenate(boxes_parts)
-    owner = np.concatenate(owner_parts)
-    order = np.argsort(owner, kind="stable")
-    boxes, owner = boxes[order], owner[order]
-    np.minimum(boxes[:, 2], width - 1, out=boxes[:, 2])
-    np.minimum(boxes[:, 3], height - 1, out=boxes[:, 3])
+        bounds, at = LevelSolver(q, rep[filled], multi_contour).run()
+        # wsolevaluation's box from boundingRect (x, y, w, h): x, y, min(x + w, W - 1), ...
+        boxes = bounds[:, [2, 0, 3, 1]]
+        boxes[:, 2:] += 1
+        np.minimum(boxes, [width, height, width - 1, height - 1], out=boxes)
+        owner = filled[at]
+        if filled.size < rep.size:  # no foreground: the box [0, 0, 0, 0]
+            empty = np.flatnonzero(count == 0)
+            boxes = np.concatenate([np.zeros((empty.size, 4), dtype=np.int64), boxes])
+            owner = np.concatenate([empty, owner])
+        order = np.argsort(owner, kind="stable")
+        boxes, owner = boxes[order], owner[order]
+    else:
+        boxes, owner = np.zeros((rep.size, 4), dtype=np.int64), np.arange(rep.size)
     return LevelBoxes(boxes, owner, group_of_cutoff, rep.size)
