@@ -67,7 +67,8 @@ def _histogram(x: np.ndarray) -> np.ndarray:
 
 
 def euler_numbers(q: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Euler number (8-connected components minus holes) of ``q > c`` per level c >= 0: (n,) int.
+    """Euler number (8-connected components minus holes) of ``q > c`` per level c >= -1: (n,)
+    int64 (at -1 the whole image: 1).
 
     Gray's bit-quads over the zero-padded image, for all levels at once: with s1 <= .. <= s4
     the values of a 2x2 window, it is a one-pixel quad on [s3, s4), a three-pixel quad on
@@ -87,4 +88,7 @@ def euler_numbers(q: np.ndarray, levels: np.ndarray) -> np.ndarray:
     diff = 4 * h(q)
     diff[0] += 4 * (height + width + 1)  # padding pixels, all 0, in the windows
     diff -= 2 * (h(s1) + h(s4) + h(lo1) - h(hi1) + h(lo2) - h(hi2))
-    return np.cumsum(diff.astype(np.int64))[levels] // 4
+    four_e = np.empty(257, dtype=np.int64)
+    four_e[0] = 4  # level -1: the image rectangle
+    np.cumsum(diff.astype(np.int64), out=four_e[1:])
+    return four_e[np.asarray(levels) + 1] // 4
