@@ -94,7 +94,7 @@ def test_hole_contour_box_is_the_hole_grown_by_one():
     bounding box of the hole (a 4-connected background component off the border) plus 1."""
     rng = np.random.default_rng(3)
     for _ in range(400):
-        binary = (rng.random(tuple(rng.integers(1, 30, 2))) < rng.uniform(0.3, 0.9))
+        binary = rng.random(tuple(rng.integers(1, 30, 2))) < rng.uniform(0.3, 0.9)
         binary = binary.astype(np.uint8)
         found, depth = outer_contours(binary)
         holes = sorted(cv2.boundingRect(c) for c, d in zip(found, depth, strict=True) if d % 2)

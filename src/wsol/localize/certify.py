@@ -2,8 +2,9 @@
 
 Every component of ``q > c`` for a < c < b lies in one component W of a, and holds a component
 Z of b or a regional maximum with value in (c, b] (a *birth*). So the components of c inside W
-number at most the maxima entries of W above c, and exactly one when W holds one Z and no
-birth above c; a lone component inside W is ``q > c`` masked to W. See ``wsol.localize.sweep``.
+number at most the maxima entries of W above c, and exactly one when W holds one Z (or several
+joined at c) and no birth above c; a lone component inside W is ``q > c`` masked to W. V1 adds
+area arguments and flood fills (``certify_largest``). See ``wsol.localize.sweep``.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def resolve_holes(s: LevelSolver) -> None:
                     if fx > 0 and fy > 0 and fx + fw < width and fy + fh < height:  # a hole
                         found.append((fy - 1, fy + fh, fx - 1, fx + fw))
         if len(found) == holes[i]:
-            s.emit_holes(np.full(len(found), i), np.array(found, dtype=np.int64))
+            s.record(np.full(len(found), i), np.array(found, dtype=np.int64))
         else:
             s.trace(i, holes_only=True)
             bisect.insort(traced, i)

@@ -82,11 +82,11 @@ class LevelSolver:
     def emit(self, idx: np.ndarray, bounds: np.ndarray, r0: int = 0, c0: int = 0) -> None:
         """Record one component box per level: bounds (n, 4) r0, r1, c0, c1 (relative to r0, c0)
         for levels idx (n,), distinct."""
-        self.emit_holes(idx, bounds, r0, c0)
+        self.record(idx, bounds, r0, c0)
         self.ncomp[idx] += 1
         self.done[idx] = True
 
-    def emit_holes(self, idx: np.ndarray, bounds: np.ndarray, r0: int = 0, c0: int = 0) -> None:
+    def record(self, idx: np.ndarray, bounds: np.ndarray, r0: int = 0, c0: int = 0) -> None:
         """Record boxes (n, 4) for levels idx (n,) without counting them as components."""
         if r0 or c0:
             bounds = bounds + np.array([r0, r0, c0, c0])
@@ -233,9 +233,7 @@ class LevelSolver:
             if self.contours:
                 self._contour_bounds()
         if self.traced_owner:
-            self.emit_holes(
-                np.array(self.traced_owner), np.array(self.traced_bounds, dtype=np.int64)
-            )
+            self.record(np.array(self.traced_owner), np.array(self.traced_bounds, dtype=np.int64))
         return np.concatenate(self.bounds), np.concatenate(self.owner)
 
     def _merge_guesses(self, order: np.ndarray) -> list[int]:
@@ -262,4 +260,4 @@ class LevelSolver:
         x0, x1 = np.minimum.reduceat(pts[:, 0], starts), np.maximum.reduceat(pts[:, 0], starts)
         y0, y1 = np.minimum.reduceat(pts[:, 1], starts), np.maximum.reduceat(pts[:, 1], starts)
         owner = np.asarray(self.contour_owner, dtype=np.int64)
-        self.emit_holes(owner, np.stack([y0, y1, x0, x1], axis=1))
+        self.record(owner, np.stack([y0, y1, x0, x1], axis=1))
