@@ -5,7 +5,9 @@ Prints, from one run:
      images (375 x 500, 2 classes).
   2. BoxEvaluator at interval 0.001 on 224 x 224 CAM-like maps vs wsolevaluation's per-threshold
      loop (threshold, findContours, boxes, IoU): ms per image, speed-up (target >= 10x), and a
-     check that both give identical per-threshold results; V1 also with worker processes.
+     check that both give identical per-threshold results; V1 also with worker processes (first
+     seed only). Each seed draws an independent set of maps; a table of the V1 / V2 speed-ups on
+     smooth and bumpy maps per seed ends the run.
 
 Maps are synthetic but shaped like real CAMs: a ReLU'd low-resolution activation (7 x 7 or
 14 x 14, one to three blobs plus Gaussian "bump" noise) upsampled bicubically and min-max
@@ -13,7 +15,7 @@ normalised, as wsolevaluation prepares score maps. Two families: smooth (noise 0
 (0.05); bumps add regional maxima, whose births and merges are the levels the sweep must trace.
 Timings interleave the two methods image by image, so machine load hits both alike.
 
-    python scripts/bench_eval.py [--images 50] [--seed 0] [--workers 2]
+    python scripts/bench_eval.py [--images 50] [--seeds 0,1] [--workers 2]
 """
 
 from __future__ import annotations
@@ -76,7 +78,11 @@ def reference_best_ious(cam: np.ndarray, gt: np.ndarray, thresholds: np.ndarray,
     return np.maximum.reduceat(per_box, np.cumsum([0, *counts[:-1]]))
 
 
-def bench_boxes(n: int, seed: int, interval: float, workers: int, noise: float) -> None:
+def bench_boxes(
+    n: int, seed: int, interval: float, workers: int, noise: float
+) -> list[tuple[float, bool]]:
+    """Time both methods on n maps; print a line per variant and return (speed-up, identical)
+    for V1 and V2."""
     rng = np.random.default_rng(seed)
     thresholds = threshold_grid(interval)
     cases = []
@@ -85,7 +91,11 @@ def bench_boxes(n: int, seed: int, interval: float, workers: int, noise: float) 
         x0, y0 = rng.integers(0, 150, 2)
         w, h = rng.integers(40, 224 - max(x0, y0), 2)
         cases.append((cam, np.array([[x0, y0, x0 + w - 1, y0 + h - 1]])))
-    print(f"BoxEvaluator, {thresholds.size} thresholds, {n} maps 224x224, bump noise {noise}:")
+    print(
+        f"BoxEvaluator, {thresholds.size} thresholds, {n} maps 224x224, bump noise {noise}, "
+        f"seed {seed}:"
+    )
+    results = []
     for multi in (False, True):
         ours = BoxEvaluator(thresholds, multi_contour=multi)
         hits_ref = np.zeros((3, thresholds.size), dtype=np.int64)
@@ -106,12 +116,14 @@ def bench_boxes(n: int, seed: int, interval: float, workers: int, noise: float) 
             f"{1e3 * t_ours / n:5.2f} ms/img | speed-up {t_ref / t_ours:4.1f}x (target >= 10x)"
             f" | identical: {same}"
         )
+        results.append((t_ref / t_ours, same))
         if workers and not multi:
             t_pool, same = _time_pool(cases, thresholds, multi, workers, hits_ref)
             print(
                 f"  V1 with {workers} worker processes (steady state): {1e3 * t_pool / n:5.2f} "
                 f"ms/img | speed-up {t_ref / t_pool:4.1f}x | identical: {same}"
             )
+    return results
 
 
 def _time_pool(cases, thresholds, multi, workers, hits_ref) -> tuple[float, bool]:
@@ -161,16 +173,30 @@ def bench_seg(n: int, seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", default="0,1", help="comma-separated seeds, each an independent set of maps"
+    )
     parser.add_argument("--interval", type=float, default=0.001)
     parser.add_argument("--workers", type=int, default=2, help="0 skips the multi-process run")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # both sides single-threaded: a like-for-like comparison
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} on {os.cpu_count()} CPUs (other work skews timings)")
-    bench_seg(args.images, args.seed)
-    for noise in (0.01, 0.05):
-        bench_boxes(args.images, args.seed, args.interval, args.workers, noise)
+    seeds = [int(v) for v in args.seeds.split(",")]
+    bench_seg(args.images, seeds[0])
+    table = []
+    for k, seed in enumerate(seeds):
+        for noise, kind in ((0.01, "smooth"), (0.05, "bumpy")):
+            workers = args.workers if k == 0 else 0
+            v1, v2 = bench_boxes(args.images, seed, args.interval, workers, noise)
+            table.append((seed, kind, v1, v2))
+    print("Box sweep speed-up over the per-threshold loop (target >= 10x for V1 and V2):")
+    print("  seed  maps      V1       V2      identical")
+    for seed, kind, (r1, same1), (r2, same2) in table:
+        mark = "  ".join("ok " if r >= 10 else "LOW" for r in (r1, r2))
+        print(
+            f"  {seed:4d}  {kind:6s}  {r1:5.1f}x  {r2:5.1f}x  {str(same1 and same2):5s}  [{mark}]"
+        )
 
 
 if __name__ == "__main__":

@@ -6,32 +6,39 @@ all contours (V2). This module gives the same boxes while tracing only a few lev
 
 1. A uint8 map has at most 256 distinct binarisations; cutoffs leaving the same number of pixels
    above them share one (level sets are nested).
-2. Every 8-connected component of ``q > c`` contains a regional maximum above c. Between two
-   consecutive maximum values (a *group* of levels) no component is born, so going down
-   components only merge and their count C(c) never grows; going up they only split.
-3. A level with one component: its only outer contour bounds the whole foreground, so the box
-   is the foreground's bounding box, read off row/column maxima without tracing (for V2 the
-   Euler number must also show no hole). Once a traced level has C = 1, so has every lower
-   level of its group. For V1, a level whose image border is all foreground has the image
-   rectangle as outer contour, an area no other contour reaches.
-4. Between two traced levels a < b: contour area only grows with the pixel set (checked
-   against ``cv2.contourArea`` in the tests). For V1, let Z* be b's largest contour and W* the
-   component of a holding it. If every other component of a is smaller than Z*, W* holds no
-   other component of b and no maximum with value in (c, b], then at level c the component
-   inside W* wins, and its box is the bounding box of ``q > c`` masked to W*; levels below a
-   maximum born inside W* are left for later. For V2, with equal counts, no maximum in (a, b]
-   and no hole (Euler number), the k boxes come the same way, one mask per component of a.
-   What cannot be proven is bisected: trace the middle level and recurse.
+2. Every 8-connected component of ``q > c`` contains a regional maximum above c; between two
+   levels, a component is *born* at each maximum whose value lies between them, and going down
+   components otherwise only merge. A level with one component has the foreground's bounding
+   box as its only outer contour's box, read off row/column maxima without tracing; once a
+   traced level has one component, so has every lower level with the same maxima above it.
+   For V1, a level whose image border is all foreground has the image rectangle as outer
+   contour, an area no other contour reaches.
+3. Between two traced levels a < b, each component of c lies in a component W of a
+   (``certify``): alone in W (W holds one component of b and no birth above c, or one maximum
+   above c) it is ``q > c`` masked to W. V1 also needs it to be the largest: contour area only
+   grows with the pixel set, so the component of a holding b's largest contour Z* must be the
+   only one reaching Z*'s area. When W* holds more (a merge inside the interval), short spans
+   are flood-filled from Z* level by level, proven the largest when 2 area(Z*) > area(W*) and
+   its box touches the foreground's (no enclosing component). What cannot be proven is
+   bisected: trace the middle level and recurse.
+4. V2 traces first the levels just above where the Euler number (components minus holes, all
+   levels at once from bit-quads) falls short of the births: likely merges, so most intervals
+   have none and are proven per component, a flood fill checking that several components of b
+   inside one W are joined at the interval's top. The holes of each untraced level (C - E of
+   them) come from 4-connected fills of ``q <= c`` from near the holes of the traced level
+   above (``holes``), or by tracing the level.
 5. Traced levels use their foreground crop only (``findContours`` pads with zeros). Outer
    contours are the top level of ``RETR_CCOMP``, which finds the same contours as ``RETR_TREE``;
    holes and islands never win V1's area comparison, so the first largest outer contour is the
-   reference's choice.
+   reference's choice. The geometric facts used (areas of nested and of disjoint components,
+   hole contour boxes, Euler numbers) are checked against OpenCV in the tests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from wsol.localize.level_solver import LevelSolver
@@ -56,17 +63,23 @@ class LevelBoxes:
 def _group_cutoffs(q: np.ndarray, cutoffs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group cutoffs by the binarisation they produce: (rep (G,), count_above (G,), group (L,)).
 
-    Groups are ordered by decreasing foreground size (rep ascending).
+    Two cutoffs binarise alike iff no pixel value lies between them, i.e. iff as many of the
+    map's values are <= each. Groups are ordered by decreasing foreground size (rep ascending);
+    rep is each group's smallest cutoff.
     """
-    hist = np.bincount(q.ravel(), minlength=256)
-    above = np.empty(257, dtype=np.int64)  # above[c + 1] = #pixels > c, for c in -1..255
-    above[0] = q.size
-    above[1:] = q.size - np.cumsum(hist)
-    keys = above[np.clip(cutoffs, -1, 255) + 1]
-    neg_keys, group = np.unique(-keys, return_inverse=True)
-    rep = np.full(neg_keys.size, 256, dtype=np.int64)
+    hist = cv2.calcHist([q], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+    values = np.flatnonzero(hist)  # the values present, ascending
+    rank = values.searchsorted(cutoffs, side="right")  # how many present values are <= c
+    used = np.zeros(values.size + 1, dtype=bool)
+    used[rank] = True
+    group_of_rank = np.cumsum(used) - 1
+    group = group_of_rank[rank]
+    ranks = np.flatnonzero(used)
+    rep = np.full(ranks.size, 256, dtype=np.int64)
     np.minimum.at(rep, group, cutoffs)
-    return rep, -neg_keys, group.astype(np.int64).ravel()
+    below = np.zeros(values.size + 1, dtype=np.int64)
+    np.cumsum(hist[values], out=below[1:])
+    return rep, q.size - below[ranks], group
 
 
 def sweep_boxes(q: np.ndarray, cutoffs: np.ndarray, multi_contour: bool = False) -> LevelBoxes:
@@ -82,17 +95,19 @@ def sweep_boxes(q: np.ndarray, cutoffs: np.ndarray, multi_contour: bool = False)
     cutoffs = np.asarray(cutoffs, dtype=np.int64).ravel()
     rep, count, group_of_cutoff = _group_cutoffs(q, cutoffs)
     filled = np.flatnonzero(count > 0)
-    empty = np.flatnonzero(count == 0)
-    boxes_parts = [np.zeros((empty.size, 4), dtype=np.int64)]
-    owner_parts = [empty]
     if filled.size:
-        b, lv = LevelSolver(q, rep[filled], multi_contour).run()
-        boxes_parts.append(b)
-        owner_parts.append(filled[lv])
-    boxes = np.concatenate(boxes_parts)
-    owner = np.concatenate(owner_parts)
-    order = np.argsort(owner, kind="stable")
-    boxes, owner = boxes[order], owner[order]
-    np.minimum(boxes[:, 2], width - 1, out=boxes[:, 2])
-    np.minimum(boxes[:, 3], height - 1, out=boxes[:, 3])
+        bounds, at = LevelSolver(q, rep[filled], multi_contour).run()
+        # wsolevaluation's box from boundingRect (x, y, w, h): x, y, min(x + w, W - 1), ...
+        boxes = bounds[:, [2, 0, 3, 1]]
+        boxes[:, 2:] += 1
+        np.minimum(boxes, [width, height, width - 1, height - 1], out=boxes)
+        owner = filled[at]
+        if filled.size < rep.size:  # no foreground: the box [0, 0, 0, 0]
+            empty = np.flatnonzero(count == 0)
+            boxes = np.concatenate([np.zeros((empty.size, 4), dtype=np.int64), boxes])
+            owner = np.concatenate([empty, owner])
+        order = np.argsort(owner, kind="stable")
+        boxes, owner = boxes[order], owner[order]
+    else:
+        boxes, owner = np.zeros((rep.size, 4), dtype=np.int64), np.arange(rep.size)
     return LevelBoxes(boxes, owner, group_of_cutoff, rep.size)

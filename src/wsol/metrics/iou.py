@@ -27,8 +27,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Areas count pixels: (x1 - x0 + 1) * (y1 - y0 + 1), as wsolevaluation's
     ``calculate_multiple_iou``; IoU([1,2,5,6], [3,1,4,5]) = 8/27.
     """
-    a = check_boxes(a, "a")
-    b = check_boxes(b, "b")
+    return pairwise_iou(check_boxes(a, "a"), check_boxes(b, "b"))
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``box_iou`` for boxes already checked: int64 a (N, 4), b (M, 4) -> float64 (N, M)."""
     ix = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]) + 1
     iy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]) + 1
     inter = np.maximum(ix, 0) * np.maximum(iy, 0)

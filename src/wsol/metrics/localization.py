@@ -18,7 +18,7 @@ from wsol.localize.boxes import sweep_cam
 from wsol.localize.scoremap import check_scoremap
 from wsol.localize.thresholds import check_thresholds
 from wsol.metrics.baselines import center_baseline_map
-from wsol.metrics.iou import box_iou, check_boxes
+from wsol.metrics.iou import box_iou, check_boxes, pairwise_iou
 from wsol.metrics.loc_accuracy import CorLoc, LocAccuracy, loc_correct
 from wsol.metrics.parallel import WorkerPool
 from wsol.metrics.pointing import PointingGame, pointing_hit
@@ -63,7 +63,7 @@ def best_ious(
     gt = check_boxes(gt_boxes)
     if gt.shape[0] == 0:
         return np.zeros(thresholds.size)
-    per_box = box_iou(swept.boxes, gt).max(axis=1)
+    per_box = pairwise_iou(swept.boxes, gt).max(axis=1)
     starts = np.searchsorted(swept.owner, np.arange(swept.num_groups))
     per_group = np.maximum.reduceat(per_box, starts)
     return per_group[swept.group_of_cutoff]
