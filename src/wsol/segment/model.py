@@ -91,12 +91,15 @@ def build_deeplabv3(arch: str, num_classes: int, output_stride: int = 16,
     net, _ = build_backbone(arch, 1)
     if backbone_state is not None:
         state = {k: v for k, v in backbone_state.items() if not k.startswith("fc.")}
-        missing, unexpected = net.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("fc.")]
-        if missing or unexpected:
-            raise WeightsError(f"segment.weights do not fit segment.arch={arch!r} (missing "
-                               f"{missing[:3]}, unexpected {unexpected[:3]}); name weights of "
-                               "that architecture or set segment.arch to the classifier's.")
+        try:
+            missing, unexpected = net.load_state_dict(state, strict=False)
+            problem = [k for k in missing if not k.startswith("fc.")][:3] + unexpected[:3]
+        except RuntimeError as err:  # same names, other shapes
+            problem = [str(err).strip().splitlines()[-1].strip()[:160]]
+        if problem:
+            raise WeightsError(f"segment.weights do not fit segment.arch={arch!r} ({problem}); "
+                               "name weights of that architecture or set segment.arch to the "
+                               "classifier's.")
     set_output_stride(net, output_stride)
     channels = net.fc.in_features
     rates = tuple(atrous_rates) if atrous_rates else DEFAULT_RATES[output_stride]
