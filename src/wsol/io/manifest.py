@@ -22,10 +22,30 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
+def _shown(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def differences(stored: Mapping[str, Any] | None, wanted: Mapping[str, Any],
                 limit: int = 4) -> str:
-    """``"key: stored X, requested Y; ..."`` for the settings that differ ('' if none)."""
-    old, new = flatten(jsonable(dict(stored or {}))), flatten(jsonable(dict(wanted)))
-    diff = [f"{k}: stored {old.get(k, '<unset>')!r}, requested {new.get(k, '<unset>')!r}"
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    """``"key: stored X, requested Y; ..."`` for the settings that differ ('' if none).
+
+    Plain values come first, then nested ones by dotted key; a group present on one side
+    only (``crf``: None vs a dict) is one entry.
+    """
+    old, new = jsonable(dict(stored or {})), jsonable(dict(wanted))
+    plain, nested = [], []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            fa, fb = flatten(a, f"{key}."), flatten(b, f"{key}.")
+            nested += [f"{k}: stored {_shown(fa.get(k, '<unset>'))}, requested "
+                       f"{_shown(fb.get(k, '<unset>'))}"
+                       for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+        else:
+            plain.append(f"{key}: stored {_shown(a)}, requested {_shown(b)}")
+    diff = plain + nested
     return "; ".join(diff[:limit]) + ("; ..." if len(diff) > limit else "")
