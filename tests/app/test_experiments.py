@@ -35,6 +35,12 @@ RECIPES = {
                                "cam.batch_size=6"),
                               ("loc/maxboxacc_v2", "loc/maxboxacc@70")),
     "voc07_corloc": ("voc2007_tree", ("cam.batch_size=6",), ("loc/corloc", "loc/maxboxacc")),
+    # the IRN recipe past the seeds, its DeepLab shrunk to a quarter ResNet-18 from scratch
+    "voc_wsss": ("voc2012_tree", ("cam.scales=[1.0,0.5]", "pseudo.crf.iterations=2",
+                                  "segment.arch=resnet18_quarter", "segment.weights=null",
+                                  "segment.max_epochs=1", "segment.crop_size=64",
+                                  "segment.batch_size=4", "segment.test_scales=[1.0,0.5]"),
+                 ("seg/miou", "seg/pseudo_miou", "seg/pseudo_ignored", "seg/val_miou")),
 }
 
 
@@ -51,9 +57,10 @@ def test_recipe_runs_end_to_end(experiment, request, tmp_path):
         assert key in metrics, (key, sorted(metrics))
         assert 0.0 <= metrics[key] <= 100.0, (key, metrics[key])
     # every image of the scored split was scored, no more and no fewer
-    cam_split = {"voc_resnet": "train", "coco_resnet": "train2014", "voc07_corloc": "trainval"}
+    cam_split = {"voc_resnet": "train", "coco_resnet": "train2014", "voc07_corloc": "trainval",
+                 "voc_wsss": "train"}
     split = cam_split.get(experiment, "val")
-    if experiment in ("voc_resnet", "coco_resnet"):  # IRN: maps at each image's own size
+    if experiment in ("voc_resnet", "coco_resnet", "voc_wsss"):  # IRN: maps at own size
         from wsol.cam import CamStore
 
         store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
