@@ -35,6 +35,12 @@ def test_a_classifier_trained_at_stride_16_is_reset_to_the_asked_stride():
     assert net.layer4[0].conv1.dilation == (2, 2) and net.layer4[1].conv2.dilation == (4, 4)
     set_output_stride(net, 32)
     assert net.layer4[0].conv1.stride == (2, 2) and net.layer4[1].conv2.dilation == (1, 1)
+    set_output_stride(net, 8, dilate=False)  # the classifier's own geometry again
+    reference, _ = build_backbone("resnet18_quarter", 8, output_stride=8)
+    for ours, theirs in zip(net.modules(), reference.modules(), strict=True):
+        if isinstance(ours, torch.nn.Conv2d):
+            assert (ours.stride, ours.dilation, ours.padding) == \
+                (theirs.stride, theirs.dilation, theirs.padding)
 
 
 def test_deeplab_output_and_backbone_weights():

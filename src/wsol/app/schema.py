@@ -162,7 +162,8 @@ class SegmentConfig:
     """The segment stage: DeepLabV3 trained on the pseudo-labels, scored on data.val_split."""
 
     arch: str = "resnet50"  # a ResNet of wsol.models.backbones
-    output_stride: int = 16  # 8 | 16 (dilated layer4, and layer3 for 8)
+    output_stride: int = 16  # 8 | 16 (layer4, and layer3 for 8, keep their resolution)
+    dilate: bool = True  # those stages dilate (DeepLab); false: rate 1, as IRN's classifier
     weights: str | None = None  # null: scratch | classifier: model.pt's backbone | enum name
     head_channels: int = 256  # ASPP width
     atrous_rates: list[int] | None = None  # null: (6, 12, 18) at stride 16, doubled at 8

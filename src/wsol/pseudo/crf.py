@@ -173,7 +173,7 @@ class DenseCrf:
         s, labels, h, w = unary.shape
         if (h, w) != (self.height, self.width):
             raise ValueError(f"unary is {h}x{w}, the image {self.height}x{self.width}")
-        flat = unary.to(torch.float32).reshape(s, labels, h * w)
+        flat = unary.to(device=self.device, dtype=torch.float32).reshape(s, labels, h * w)
         return mean_field(flat, self.kernels, self.params.iterations).reshape(s, labels, h, w)
 
     def refine_labels(self, labels: np.ndarray | torch.Tensor, n_labels: int) -> np.ndarray:

@@ -37,12 +37,15 @@ def _set_dilation(conv: nn.Conv2d, rate: int) -> None:
         conv.dilation, conv.padding = (rate, rate), (rate, rate)
 
 
-def set_output_stride(net: nn.Module, output_stride: int) -> None:
+def set_output_stride(net: nn.Module, output_stride: int, dilate: bool = True) -> None:
     """Strides and dilations of layer2..layer4 for ``output_stride`` (8, 16 or 32), whatever
     they were before (a classifier trained at stride 16 without dilation is reset too).
 
-    A stage that no longer downsamples dilates its 3x3 convolutions by the stride it gave up;
-    its first block keeps the previous rate (torchvision's ``replace_stride_with_dilation``).
+    With ``dilate`` a stage that no longer downsamples dilates its 3x3 convolutions by the
+    stride it gave up and its first block keeps the previous rate (torchvision's
+    ``replace_stride_with_dilation``, DeepLab's choice for ImageNet weights); without, it keeps
+    rate 1, the geometry of IRN-style classifiers trained at stride 16 / 8 (their weights then
+    see the patterns they were trained on).
     """
     if output_stride not in (8, 16, 32):
         raise ConfigError(f"segment.output_stride={output_stride}: use 8 or 16")
@@ -53,7 +56,7 @@ def set_output_stride(net: nn.Module, output_stride: int) -> None:
         step = 2 if stride < output_stride else 1
         if step == 2:
             stride *= 2
-        else:
+        elif dilate:
             rate *= 2
         for index, block in enumerate(stage):
             for module in block.modules():
@@ -79,12 +82,13 @@ def deeplab_head(in_channels: int, num_classes: int, rates: Sequence[int],
 
 def build_deeplabv3(arch: str, num_classes: int, output_stride: int = 16,
                     head_channels: int = 256, atrous_rates: Sequence[int] | None = None,
-                    backbone_state: Mapping[str, torch.Tensor] | None = None) -> DeepLabV3:
+                    backbone_state: Mapping[str, torch.Tensor] | None = None,
+                    dilate: bool = True) -> DeepLabV3:
     """DeepLabV3 mapping images (B, 3, H, W) to ``{"out": logits (B, num_classes, H, W)}``.
 
     num_classes: segmentation labels, background included (21 for VOC).
     backbone_state: a ResNet state dict (torchvision's, or a wsol classifier's); its ``fc``
-    is dropped, every other weight must fit ``arch``.
+    is dropped, every other weight must fit ``arch``. dilate: see :func:`set_output_stride`.
     """
     if arch not in SEGMENT_BACKBONES:
         raise ConfigError(f"segment.arch={arch!r}: use one of {list(SEGMENT_BACKBONES)}")
@@ -100,7 +104,7 @@ def build_deeplabv3(arch: str, num_classes: int, output_stride: int = 16,
             raise WeightsError(f"segment.weights do not fit segment.arch={arch!r} ({problem}); "
                                "name weights of that architecture or set segment.arch to the "
                                "classifier's.")
-    set_output_stride(net, output_stride)
+    set_output_stride(net, output_stride, dilate)
     channels = net.fc.in_features
     rates = tuple(atrous_rates) if atrous_rates else DEFAULT_RATES[output_stride]
     body = IntermediateLayerGetter(net, return_layers={"layer4": "out"})

@@ -80,7 +80,7 @@ def _train(run: Run, folder: PseudoLabelFolder, ids: list[str], num_classes: int
                         drop_last=len(dataset) > seg.batch_size, num_workers=workers,
                         persistent_workers=workers > 0)
     net = build_deeplabv3(seg.arch, num_classes, seg.output_stride, seg.head_channels,
-                          seg.atrous_rates, _backbone_state(run))
+                          seg.atrous_rates, _backbone_state(run), seg.dilate)
     module = SegmentModule(net, seg.lr, seg.head_lr_mult, seg.weight_decay)
     trainer_cfg = asdict(cfg.trainer)
     for key in ("max_epochs", "check_val_every_n_epoch", "limit_val_batches"):
@@ -130,7 +130,7 @@ def segment_stage(run: Run) -> dict[str, float]:
 def _rebuilt(run: Run, num_classes: int, state: dict[str, torch.Tensor]):
     seg = run.config.segment
     net = build_deeplabv3(seg.arch, num_classes, seg.output_stride, seg.head_channels,
-                          seg.atrous_rates)
+                          seg.atrous_rates, dilate=seg.dilate)
     net.load_state_dict(state)
     return net
 
