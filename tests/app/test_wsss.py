@@ -100,9 +100,9 @@ def test_pseudo_labels_of_other_settings_are_refused_before_any_stage(
     made = _files(run_dir / "pseudo")
     with pytest.raises(ConfigError) as err:
         _gt_run(tiny_demo_tree, gt_store, run_dir, "stages=[pseudo]", "pseudo.refiner=none",
-                "pseudo.fg_threshold=0.4")
+                "pseudo.fg_threshold=0.6")
     assert "\n" not in str(err.value)
-    assert "fg_threshold: stored 0.3, requested 0.4" in str(err.value)
+    assert "fg_threshold: stored 0.5, requested 0.6" in str(err.value)
     with pytest.raises(ConfigError, match="refiner: stored 'none', requested 'crf'"):
         _gt_run(tiny_demo_tree, gt_store, run_dir, "stages=[segment]", "pseudo.refiner=crf")
     assert _files(run_dir / "pseudo") == made  # nothing was overwritten
