@@ -20,9 +20,11 @@ def colourise(labels: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     return VOC_PALETTE[labels]
 
 
-def save_wsss_figure(path: Path, rows: Sequence[dict]) -> None:
+def save_wsss_figure(path: Path, rows: Sequence[dict], seed_threshold: float | None = None
+                     ) -> None:
     """One row per image: dicts with "id", "image" uint8 (H, W, 3) and "seed", "pseudo",
-    "prediction", "gt" uint8 (H, W) label maps (None: not available, drawn grey)."""
+    "prediction", "gt" uint8 (H, W) label maps (None: not available, drawn grey);
+    ``seed_threshold`` (the seeds' background tau) goes into the seed column's title."""
     if not rows:
         return
     import matplotlib
@@ -42,8 +44,13 @@ def save_wsss_figure(path: Path, rows: Sequence[dict]) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(COLUMNS[c], fontsize=9)
+                title = COLUMNS[c]
+                if c == 1 and seed_threshold is not None:
+                    title = f"seed (τ = {seed_threshold:g})"
+                ax.set_title(title, fontsize=9)
         axes[r][0].set_ylabel(str(row["id"]), fontsize=8)
+    fig.suptitle("cream: ignored (255) in pseudo-labels, void border in the ground truth",
+                 fontsize=8, y=0.995)
     fig.tight_layout()
     atomic_write_with(Path(path), lambda handle: fig.savefig(handle, format="png", dpi=100))
     plt.close(fig)

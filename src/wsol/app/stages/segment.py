@@ -157,7 +157,7 @@ def _score(run: Run, net, num_classes: int, folder: PseudoLabelFolder,
         raise DataError(f"data.val_split={cfg.data.val_split!r} has no masks to score the "
                         "segmenter against; pick a split with segmentation masks.")
     rows = _figure_rows(run, segmenter, folder, ids[: cfg.eval.num_figures], crf, device)
-    save_wsss_figure(run.figures_dir / "wsss.png", rows)
+    save_wsss_figure(run.figures_dir / "wsss.png", rows, cfg.eval.bg_threshold)
     return {"seg/val_miou": round(float(evaluator.compute()["miou"]), 2),
             "segment/val_images": float(evaluator.num_images)}
 
