@@ -142,3 +142,17 @@ def test_the_demo_wsss_experiment_reads_train_maps_and_scores_val():
     assert cfg.data.cam_split == "train" and cfg.data.val_split == "val"
     assert list(cfg.stages) == ["train", "cam", "pseudo", "segment", "report"]
     assert json.loads(json.dumps(list(cfg.segment.test_scales))) == [1.0]
+
+
+def test_segment_weights_of_another_architecture_stop_before_training(tiny_demo_tree, tmp_path,
+                                                                      monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    from wsol.models.weights import cached_weights_path, resolve_weights_enum
+
+    path = cached_weights_path(resolve_weights_enum("resnet50", "IMAGENET1K_V1"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"present; never read: the run stops first")
+    with pytest.raises(ConfigError, match="ResNet50_Weights weights but segment.arch="):
+        run_pipeline(tmp_path / "run", f"paths.data_dir={tiny_demo_tree}", *TINY,
+                     "segment.weights=ResNet50_Weights.IMAGENET1K_V1")
+    assert not (tmp_path / "run" / "model.pt").exists()

@@ -352,7 +352,11 @@ def _segment_init(ctx: _Context) -> Iterator[Finding]:
 
         yield classifier_backbone_finding(ctx.run)
     else:
-        yield _weights_finding(ctx.run, ctx.run.config.segment.arch, weights, "segment.weights")
+        from wsol.app.pseudo_rules import weights_arch_finding
+
+        finding = _weights_finding(ctx.run, ctx.run.config.segment.arch, weights,
+                                   "segment.weights")
+        yield finding if not finding.ok else weights_arch_finding(ctx.run)
 
 
 # Input name -> rule, in report order. A stage's ``reads`` names these.

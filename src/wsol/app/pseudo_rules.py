@@ -98,3 +98,17 @@ def classifier_backbone_finding(run: Run) -> Finding:
                "to stages or set model.checkpoint=PATH/model.pt, or set segment.weights to "
                "torchvision weights or null.")
     return Finding("segment.weights", False, message, "", WeightsError(message))
+
+
+def weights_arch_finding(run: Run) -> Finding:
+    """``segment.weights`` names torchvision weights of ``segment.arch`` (ResNet50_Weights for
+    resnet50, ...), so a mismatch stops before training, not after it."""
+    from wsol.models.weights import resolve_weights_enum
+
+    seg = run.config.segment
+    family = type(resolve_weights_enum(seg.arch, seg.weights)).__name__
+    if family.lower() == f"{seg.arch}_weights":
+        return Finding("segment.weights", True, f"{seg.weights} for {seg.arch}")
+    message = (f"segment.weights={seg.weights} are {family} weights but segment.arch="
+               f"{seg.arch!r}; name weights of that architecture, or change segment.arch.")
+    return Finding("segment.weights", False, message, "", ConfigError(message))
