@@ -123,15 +123,17 @@ def test_a_val_split_without_masks_stops_before_training(tiny_demo_tree, tmp_pat
 
 
 @pytest.mark.parametrize("override,named", [
-    ("pseudo.bg_threshold=0.5", "pseudo.bg_threshold=0.5 is above pseudo.fg_threshold"),
+    ("pseudo.bg_threshold=0.9", "pseudo.bg_threshold=0.9 is above pseudo.fg_threshold"),
     ("segment.output_stride=32", "segment.output_stride=32"),
     ("pseudo.refiner=affinity", "'crf'"),
     ("pseudo.crf.gt_prob=1.0", "pseudo.crf.gt_prob"),
     ("segment.scale_range=[1.5,0.5]", "segment.scale_range"),
 ])
 def test_bad_wsss_settings_stop_before_any_stage(tmp_path, override, named):
+    missing = tmp_path / "no-data"  # were the value let through, nothing could start
     with pytest.raises(ConfigError, match=named.replace("[", r"\[")):
-        run_pipeline(tmp_path / "run", "experiment=demo_wsss", override)
+        run_pipeline(tmp_path / "run", "experiment=demo_wsss", f"paths.data_dir={missing}",
+                     "data.generate=null", override)
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
