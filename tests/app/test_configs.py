@@ -6,6 +6,7 @@ import pytest
 from helpers.runs import compose
 from omegaconf import OmegaConf
 
+from wsol.app.stages import STAGE_ORDER
 from wsol.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -23,7 +24,7 @@ def test_every_experiment_composes_with_the_keys_stages_read(experiment):
                 "cam.method", "cam.store_stride", "eval.bg_threshold", "trainer.max_epochs",
                 "seed"):
         assert OmegaConf.select(cfg, key) is not None, key
-    assert set(cfg.stages) <= {"train", "cam", "localize", "evaluate", "report"}
+    assert set(cfg.stages) <= set(STAGE_ORDER)
 
 
 def test_no_argument_run_is_the_demo():
@@ -89,7 +90,7 @@ def test_every_key_code_reads_is_declared_once_in_the_schema():
     smell = re.compile(r"\bcfg(\.\w+)*\.get\(")
     offenders = [p for p in src.rglob("*.py") if smell.search(p.read_text())]
     assert offenders == []
-    for group in ("data", "model", "cam", "eval", "trainer"):
+    for group in ("data", "model", "cam", "eval", "trainer", "pseudo", "segment"):
         for yaml in (CONFIGS / group).glob("*.yaml"):
             cfg = compose(f"{group}={yaml.stem}")
             assert {f"{group}.{k}" for k in cfg[group]} <= keys, yaml

@@ -26,9 +26,10 @@ def test_recipe_runs_end_to_end(experiment, request, tmp_path):
         assert key in metrics, (key, sorted(metrics))
         assert 0.0 <= metrics[key] <= 100.0, (key, metrics[key])
     # every image of the scored split was scored, no more and no fewer
-    cam_split = {"voc_resnet": "train", "coco_resnet": "train2014", "voc07_corloc": "trainval"}
+    cam_split = {"voc_resnet": "train", "coco_resnet": "train2014", "voc07_corloc": "trainval",
+                 "voc_wsss": "train"}
     split = cam_split.get(experiment, "val")
-    if experiment in ("voc_resnet", "coco_resnet"):  # IRN: maps at each image's own size
+    if experiment in ("voc_resnet", "coco_resnet", "voc_wsss"):  # IRN: maps at own size
         from wsol.cam import CamStore
 
         store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])

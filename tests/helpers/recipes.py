@@ -23,4 +23,10 @@ RECIPES = {
                                "cam.batch_size=6"),
                               ("loc/maxboxacc_v2", "loc/maxboxacc@70")),
     "voc07_corloc": ("voc2007_tree", ("cam.batch_size=6",), ("loc/corloc", "loc/maxboxacc")),
+    # the IRN recipe past the seeds, its DeepLab shrunk to a quarter ResNet-18 from scratch
+    "voc_wsss": ("voc2012_tree", ("cam.scales=[1.0,0.5]", "pseudo.crf.iterations=2",
+                                  "segment.arch=resnet18_quarter", "segment.weights=null",
+                                  "segment.max_epochs=1", "segment.crop_size=64",
+                                  "segment.batch_size=4", "segment.test_scales=[1.0,0.5]"),
+                 ("seg/miou", "seg/pseudo_miou", "seg/pseudo_ignored", "seg/val_miou")),
 }

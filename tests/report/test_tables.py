@@ -38,3 +38,10 @@ def test_markdown_and_csv_have_one_line_per_row(tmp_path):
     markdown = render_markdown(table)
     assert markdown.count("\n") == len(table) + 2
     assert render_csv(table).count("\n") == len(table) + 1
+
+
+def test_irn_lineage_rows_take_the_wsss_run_numbers(tmp_path):
+    _write_run(tmp_path / "wsss", "voc_wsss", {"seg/pseudo_miou": 60.0, "seg/val_miou": 58.25})
+    table = build_table(find_runs([tmp_path]))
+    rows = {r["published"]: r["ours"] for r in table if r["table"].startswith("IRN ")}
+    assert rows["66.50"] == "60.00" and rows["63.50"] == "58.25"

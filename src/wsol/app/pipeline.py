@@ -156,6 +156,10 @@ SUMMARY_ROWS = (
     ("loc/pxap", "PxAP", None),
     ("seg/miou", "seed mIoU at eval.bg_threshold", None),
     ("seg/miou_best", "seed mIoU, best τ", "seg/best_threshold"),
+    ("seg/pseudo_seed_miou", "seed mIoU on the pseudo-labelled images", None),
+    ("seg/pseudo_miou", "pseudo-label mIoU (255 left out)", None),
+    ("seg/pseudo_ignored", "pseudo-label pixels ignored (255)", None),
+    ("seg/val_miou", "segmenter mIoU on val", None),
 )
 
 

@@ -212,22 +212,25 @@ def _scored_split(ctx: _Context) -> Iterator[Finding]:
     yield from _splits(ctx, [("data.cam_split", ctx.run.config.data.cam_split, masks, True)])
 
 
-def _weights_finding(run: Run) -> Finding:
-    """The torchvision weights file ``model.weights`` names, in the local torch cache."""
+def _weights_finding(run: Run, arch: str | None = None, name: str | None = None,
+                     key: str = "model.weights") -> Finding:
+    """The torchvision weights file ``name`` of ``arch`` (default: ``model.arch`` and
+    ``model.weights``; ``key`` names the setting), in the local torch cache."""
     from wsol.models.weights import cached_weights_path, resolve_weights_enum
 
-    model = run.config.model
+    arch = arch or run.config.model.arch
+    name = name or run.config.model.weights
     try:
-        weights = resolve_weights_enum(model.arch, model.weights)
+        weights = resolve_weights_enum(arch, name)
     except WsolError as err:
-        return Finding("model.weights", False, str(err), "name torchvision weights exactly", err)
+        return Finding(key, False, str(err), "name torchvision weights exactly", err)
     path = cached_weights_path(weights)
     if path.is_file():
-        return Finding("model.weights", True, f"{model.weights}: {path}")
+        return Finding(key, True, f"{name}: {path}")
     fix = (f"on a machine with internet download {weights.url} to {path} (or set TORCH_HOME), "
-           "or run with model.weights=null")
-    return Finding("model.weights", False, f"{model.weights}: {path} is missing", fix,
-                   WeightsError(f"Pretrained weights {model.weights} are not in the local torch "
+           f"or run with {key}=null")
+    return Finding(key, False, f"{name}: {path} is missing", fix,
+                   WeightsError(f"Pretrained weights {name} ({key}) are not in the local torch "
                                 f"cache: {path} is missing. To fix: {fix}."))
 
 
@@ -318,6 +321,44 @@ def _seeds_dir(ctx: _Context) -> Iterator[Finding]:
                       "point eval.seeds_dir at a folder of <image_id>.png label maps")
 
 
+def _pseudo_dir(ctx: _Context) -> Iterator[Finding]:
+    from wsol.app.pseudo_rules import pseudo_dir_findings
+
+    yield from pseudo_dir_findings(ctx.run)
+
+
+def _pseudo_labels(ctx: _Context) -> Iterator[Finding]:
+    from wsol.app.pseudo_rules import pseudo_labels_findings
+
+    yield from pseudo_labels_findings(ctx.run)
+
+
+def _val_masks(ctx: _Context) -> Iterator[Finding]:
+    data = ctx.run.config.data
+    if data.format == "imagenet":
+        yield Finding("data.val_split", False, "ImageNet splits have no segmentation masks, "
+                      "which the segment stage scores against",
+                      "leave segment out of stages, or use a dataset with masks (voc, coco)")
+        return
+    yield from _splits(ctx, [("data.val_split", data.val_split, True, True)])
+
+
+def _segment_init(ctx: _Context) -> Iterator[Finding]:
+    weights = ctx.run.config.segment.weights
+    if weights is None:
+        yield Finding("segment.weights", True, "null: the segmenter is trained from scratch")
+    elif weights == "classifier":
+        from wsol.app.pseudo_rules import classifier_backbone_finding
+
+        yield classifier_backbone_finding(ctx.run)
+    else:
+        from wsol.app.pseudo_rules import weights_arch_finding
+
+        finding = _weights_finding(ctx.run, ctx.run.config.segment.arch, weights,
+                                   "segment.weights")
+        yield finding if not finding.ok else weights_arch_finding(ctx.run)
+
+
 # Input name -> rule, in report order. A stage's ``reads`` names these.
 INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "train_split": _train_split,
@@ -328,6 +369,10 @@ INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "cam_store": _cam_store,
     "cam_store_or_seeds": _cam_store_or_seeds,
     "seeds_dir": _seeds_dir,
+    "pseudo_dir": _pseudo_dir,
+    "val_masks": _val_masks,
+    "pseudo_labels": _pseudo_labels,
+    "segment_init": _segment_init,
 }
 
 

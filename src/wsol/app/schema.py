@@ -134,6 +134,56 @@ class EvalConfig:
 
 
 @dataclass
+class CrfConfig:
+    """Dense CRF by mean field (``pseudo.crf``); the defaults are IRN's crf_inference_label."""
+
+    iterations: int = 10
+    gt_prob: float = 0.7  # confidence given to a seed's label in the unary
+    spatial_sxy: float = 3.0  # smoothness kernel: position std (pixels) and weight
+    spatial_compat: float = 3.0
+    bilateral_sxy: float = 50.0  # appearance kernel: position std, colour std (0..255), weight
+    bilateral_srgb: float = 5.0
+    bilateral_compat: float = 10.0
+
+
+@dataclass
+class PseudoConfig:
+    """The pseudo stage: IRN's confident fg / bg pseudo-labels from the CAM store, refined."""
+
+    fg_threshold: float = 0.30  # foreground where the seed at this tau is foreground
+    bg_threshold: float = 0.05  # background where the seed at this tau is background
+    refiner: str = "crf"  # crf | none (wsol.pseudo.refiners.REFINERS)
+    crf: CrfConfig = field(default_factory=CrfConfig)
+    max_images: int | None = None  # the first N images of data.cam_split; null: all
+    num_workers: int | None = None  # CRF processes; null: from the CPUs this process may use
+    device: str = "cpu"  # cpu | cuda: where the CRF runs
+    dir: str | None = None  # null: <run_dir>/pseudo
+
+
+@dataclass
+class SegmentConfig:
+    """The segment stage: DeepLabV3 trained on the pseudo-labels, scored on data.val_split."""
+
+    arch: str = "resnet50"  # a ResNet of wsol.models.backbones
+    output_stride: int = 16  # 8 | 16 (layer4, and layer3 for 8, keep their resolution)
+    dilate: bool = True  # those stages dilate (DeepLab); false: rate 1, as IRN's classifier
+    weights: str | None = None  # null: scratch | classifier: model.pt's backbone | enum name
+    head_channels: int = 256  # ASPP width
+    atrous_rates: list[int] | None = None  # null: (6, 12, 18) at stride 16, doubled at 8
+    max_epochs: int = 20
+    batch_size: int = 16
+    crop_size: int = 512
+    scale_range: list[float] = field(default_factory=lambda: [0.5, 1.5])
+    lr: float = 0.01  # SGD, momentum 0.9, poly schedule (power 0.9) per step
+    head_lr_mult: float = 10.0
+    weight_decay: float = 0.0001
+    test_scales: list[float] = field(default_factory=lambda: [1.0])
+    test_flip: bool = False
+    test_refiner: str = "none"  # none | crf (pseudo.crf, unary from the softmax)
+    num_workers: int | None = None  # loader workers; null: from the CPUs this process may use
+
+
+@dataclass
 class ReportConfig:
     """Where the report stage and scripts/make_tables.py look for earlier runs."""
 
@@ -150,6 +200,8 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pseudo: PseudoConfig = field(default_factory=PseudoConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     stages: list[str] = field(default_factory=lambda: ["train", "cam", "localize", "evaluate"])
     seed: int = 0

@@ -24,6 +24,8 @@ DATA_FORMATS = ("voc", "coco", "imagenet")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "poly")
 OUTPUT_STRIDES = (8, 16, 32)
+SEGMENT_STRIDES = (8, 16)
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,18 @@ def _cam_methods() -> Sequence[str]:
     return METHODS
 
 
+def _refiners() -> Sequence[str]:
+    from wsol.pseudo.refiners import REFINERS
+
+    return tuple(REFINERS)
+
+
+def _resnets() -> Sequence[str]:
+    from wsol.segment.model import SEGMENT_BACKBONES
+
+    return SEGMENT_BACKBONES
+
+
 def _box_protocols() -> Sequence[str]:
     from wsol.localize.boxes import PROTOCOLS
 
@@ -157,6 +171,38 @@ RULES: tuple[Rule, ...] = (
     Rule("eval.bg_thresholds", optional(each(within(0, 1))),
          "null or a non-empty list of fractions in [0, 1]"),
     Rule("eval.num_figures", at_least(0), "an integer >= 0"),
+    Rule("pseudo.fg_threshold", within(0, 1), "a background score in [0, 1]"),
+    Rule("pseudo.bg_threshold", within(0, 1), "a background score in [0, 1]"),
+    Rule("pseudo.refiner", _lazy_choices(_refiners), lambda: f"one of {list(_refiners())}"),
+    Rule("pseudo.crf.iterations", at_least(1), "an integer >= 1"),
+    Rule("pseudo.crf.gt_prob", lambda v: _number(v) and 0 < v < 1, "a probability in (0, 1)"),
+    Rule("pseudo.crf.spatial_sxy", above(0), "a number > 0 (pixels)"),
+    Rule("pseudo.crf.spatial_compat", at_least(0), "a number >= 0"),
+    Rule("pseudo.crf.bilateral_sxy", above(0), "a number > 0 (pixels)"),
+    Rule("pseudo.crf.bilateral_srgb", above(0), "a number > 0 (0..255 colour units)"),
+    Rule("pseudo.crf.bilateral_compat", at_least(0), "a number >= 0"),
+    Rule("pseudo.max_images", optional(at_least(1)), "null (all) or an integer >= 1"),
+    Rule("pseudo.num_workers", optional(at_least(0)),
+         "null (from the CPUs this process may use) or an integer >= 0"),
+    Rule("pseudo.device", one_of(DEVICES), f"one of {list(DEVICES)}"),
+    Rule("segment.arch", _lazy_choices(_resnets), lambda: f"one of {list(_resnets())}"),
+    Rule("segment.output_stride", one_of(SEGMENT_STRIDES), f"one of {list(SEGMENT_STRIDES)}"),
+    Rule("segment.head_channels", at_least(1), "an integer >= 1"),
+    Rule("segment.atrous_rates", optional(each(at_least(1))),
+         "null or a non-empty list of integers >= 1"),
+    Rule("segment.max_epochs", at_least(1), "an integer >= 1"),
+    Rule("segment.batch_size", at_least(1), "an integer >= 1"),
+    Rule("segment.crop_size", at_least(8), "an integer >= 8 (pixels)"),
+    Rule("segment.scale_range", lambda v: each(above(0))(v) and len(v) == 2 and v[0] <= v[1],
+         "[min, max] with 0 < min <= max"),
+    Rule("segment.lr", above(0), "a number > 0"),
+    Rule("segment.head_lr_mult", above(0), "a number > 0"),
+    Rule("segment.weight_decay", at_least(0), "a number >= 0"),
+    Rule("segment.test_scales", each(above(0)), "a non-empty list of numbers > 0"),
+    Rule("segment.test_refiner", _lazy_choices(_refiners),
+         lambda: f"one of {list(_refiners())}"),
+    Rule("segment.num_workers", optional(at_least(0)),
+         "null (from the CPUs this process may use) or an integer >= 0"),
 )
 
 
@@ -179,6 +225,12 @@ def config_problems(config: RunConfig) -> list[str]:
         problems.append(f"model.checkpoint={config.model.checkpoint!r} is set but stages "
                         "include train, whose model.pt the cam stage would not explain: drop "
                         "model.checkpoint, or train out of stages.")
+    pseudo = config.pseudo
+    if _number(pseudo.bg_threshold) and _number(pseudo.fg_threshold) \
+            and pseudo.bg_threshold > pseudo.fg_threshold:
+        problems.append(f"pseudo.bg_threshold={pseudo.bg_threshold} is above "
+                        f"pseudo.fg_threshold={pseudo.fg_threshold}: the ignored band needs "
+                        "bg_threshold <= fg_threshold.")
     generate = config.data.generate
     if generate is not None:
         if not generate.num_images >= 4:

@@ -30,6 +30,10 @@ STAGES: dict[str, StageSpec] = {
                           ("cam_split", "cam_store")),
     "evaluate": StageSpec("wsol.app.stages.evaluate:evaluate_stage", False,
                           ("scored_split", "cam_store_or_seeds", "seeds_dir")),
+    "pseudo": StageSpec("wsol.app.stages.pseudo:pseudo_stage", False,
+                        ("cam_split", "cam_store", "pseudo_dir")),
+    "segment": StageSpec("wsol.app.stages.segment:segment_stage", True,
+                         ("val_masks", "pseudo_labels", "segment_init")),
     "report": StageSpec("wsol.app.stages.report:report_stage", False, ()),
 }
 STAGE_ORDER = tuple(STAGES)

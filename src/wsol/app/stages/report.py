@@ -7,12 +7,15 @@ from wsol.io.atomic import atomic_write_text
 from wsol.report import build_table, find_runs, render_csv, render_markdown
 
 DEMO_KEYS = ("loc/gt_known", "loc/maxboxacc", "baseline/center/maxboxacc", "seg/miou_best")
+WSSS_KEYS = ("seg/pseudo_seed_miou", "seg/pseudo_miou_unrefined", "seg/pseudo_miou",
+             "seg/pseudo_ignored", "seg/val_miou")
 
 
 def report_stage(run: Run) -> dict[str, float]:
     """Write the paper tables from this run plus the runs under ``report.search_dirs``."""
     roots = [run.run_dir] + [absolute_path(p) for p in run.config.report.search_dirs]
-    table = build_table(find_runs(dict.fromkeys(roots)), extra={"demo": DEMO_KEYS})
+    table = build_table(find_runs(dict.fromkeys(roots)), extra={"demo": DEMO_KEYS,
+                                                               "demo_wsss": WSSS_KEYS})
     atomic_write_text(run.run_dir / "tables.md", render_markdown(table))
     atomic_write_text(run.run_dir / "tables.csv", render_csv(table))
     return {}

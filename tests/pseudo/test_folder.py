@@ -1,0 +1,37 @@
+"""The pseudo-label folder: its manifest refuses other settings in one line."""
+
+import numpy as np
+import pytest
+
+from wsol.errors import ConfigError
+from wsol.pseudo.folder import PseudoLabelFolder
+
+SETTINGS = {"fg_threshold": 0.3, "bg_threshold": 0.05, "refiner": "crf",
+            "crf": {"iterations": 10}, "cam_store": "abc"}
+
+
+def test_labels_round_trip_and_temporary_files_of_a_killed_run_are_removed(tmp_path):
+    folder = PseudoLabelFolder(tmp_path / "p", SETTINGS)
+    folder.prepare(2)
+    label = np.array([[0, 3, 255]], np.uint8)
+    folder.write("a/b", label)  # ids with a slash stay one file
+    np.testing.assert_array_equal(folder.read("a/b"), label)
+    assert folder.missing(["a/b", "c"]) == ["c"]
+    (tmp_path / "p" / ".c.png.x1y2.tmp").write_bytes(b"half")
+    PseudoLabelFolder(tmp_path / "p", SETTINGS).prepare(2)
+    assert not list((tmp_path / "p").glob("*.tmp")) and not list((tmp_path / "p").glob(".*tmp"))
+
+
+def test_other_settings_are_refused_naming_the_difference(tmp_path):
+    PseudoLabelFolder(tmp_path, SETTINGS).prepare(1)
+    other = {**SETTINGS, "fg_threshold": 0.4, "crf": {"iterations": 5}}
+    with pytest.raises(ConfigError) as err:
+        PseudoLabelFolder(tmp_path, other)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "fg_threshold: stored 0.3, requested 0.4" in message
+    assert "crf.iterations: stored 10, requested 5" in message
+    assert "refiner" not in message.split("(")[1].split(")")[0]  # only what differs
+    PseudoLabelFolder(tmp_path)  # read-only: whatever made them
+    with pytest.raises(ValueError):
+        PseudoLabelFolder(tmp_path).prepare(1)
