@@ -15,7 +15,6 @@ from helpers.format_trees import (
     write_voc2007_tree,
     write_voc2012_tree,
 )
-
 from helpers.format_trees_wsolevaluation import write_wsolevaluation_tree
 
 from wsol.demo.synthetic import generate_demo_dataset
