@@ -136,3 +136,15 @@ def test_data_checker_lists_masks_and_the_selection_split(wsoleval_trees, tmp_pa
                 f"data.metadata_dir={metadata}", "model.weights=null")
     bad = [f for f in check_run(run, progress=False) if not f.ok]
     assert len(bad) == 1 and "masks" in bad[0].check and str(victim) in bad[0].detail
+
+
+@pytest.mark.parametrize("method", ["has", "adl", "cutmix"])
+def test_training_time_methods_run_on_a_recipe(method, wsoleval_trees, tmp_path):
+    """(Their behaviour is tested in tests/models; here: the recipe trains with each and the
+    run says which, for the tables' method rows.)"""
+    run_dir = tmp_path / "run"
+    metrics = run_pipeline(run_dir, "experiment=cub_vgg16_cam", f"model.wsol_method={method}",
+                           *_tree_overrides(wsoleval_trees["CUB"]), *TINY)
+    assert 0.0 <= metrics["loc/maxboxacc_v2"] <= 100.0
+    assert metrics["protocol/chosen_on"] == "val"
+    assert json.loads((run_dir / "run_info.json").read_text())["variant"] == method
