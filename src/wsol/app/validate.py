@@ -197,6 +197,12 @@ def config_problems(config: RunConfig) -> list[str]:
         problems.append(f"model.checkpoint={config.model.checkpoint!r} is set but stages "
                         "include train, whose model.pt the cam stage would not explain: drop "
                         "model.checkpoint, or train out of stages.")
+    from wsol.models.backbones import BACKBONES
+
+    spec = BACKBONES.get(config.model.arch)
+    if spec is not None and config.model.output_stride not in spec.strides:
+        problems.append(f"model.output_stride={config.model.output_stride} is not allowed for "
+                        f"model.arch={config.model.arch}: use one of {list(spec.strides)}.")
     if config.model.wsol_method == "adl" and "train" in config.stages:
         from wsol.models.backbones import adl_positions
 
