@@ -148,3 +148,27 @@ def test_training_time_methods_run_on_a_recipe(method, wsoleval_trees, tmp_path)
     assert 0.0 <= metrics["loc/maxboxacc_v2"] <= 100.0
     assert metrics["protocol/chosen_on"] == "val"
     assert json.loads((run_dir / "run_info.json").read_text())["variant"] == method
+
+
+def test_evaluate_alone_rereads_both_splits_and_needs_the_selection_maps(wsoleval_trees,
+                                                                         tmp_path):
+    tree = wsoleval_trees["CUB"]
+    cache = tmp_path / "cache"
+    first = run_pipeline(tmp_path / "run", "experiment=cub_vgg16_cam", *_tree_overrides(tree),
+                         *TINY, cache_dir=cache)
+    again = tmp_path / "again"
+    evaluate = ("stages=[evaluate]", f"model.checkpoint={tmp_path / 'run' / 'model.pt'}")
+    second = run_pipeline(again, "experiment=cub_vgg16_cam", *_tree_overrides(tree), *TINY,
+                          *evaluate, cache_dir=cache)
+    shared = [k for k in first if k.startswith(("loc/", "val/loc/", "protocol/"))]
+    assert shared and all(second[k] == first[k] for k in shared)
+    record = json.loads((tmp_path / "run" / "select_val" / "cam_store.json").read_text())
+    shutil.rmtree(record["path"])  # the val maps are gone: stop before scoring anything
+    with pytest.raises(WsolError, match="No CAMs"):
+        run_pipeline(tmp_path / "third", "experiment=cub_vgg16_cam", *_tree_overrides(tree),
+                     *TINY, *evaluate, cache_dir=cache)
+    assert not (tmp_path / "third" / "metrics.json").exists()
+    run = build(tmp_path / "fourth", "experiment=cub_vgg16_cam", *_tree_overrides(tree), *TINY,
+                *evaluate, f"paths.cache_dir={cache}")
+    bad = [f for f in check_run(run, progress=False) if not f.ok]  # the preflight's finding
+    assert [f.check for f in bad] == ["CAM store (eval.select_split=val)"]

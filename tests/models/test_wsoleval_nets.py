@@ -117,3 +117,16 @@ def test_step_schedule_is_wsolevaluations_adjust_learning_rate():
                 lr *= 0.1
             assert step_decay(epoch - 1, every) == pytest.approx(lr)
     assert step_decay(40, 0) == 1.0
+
+
+def test_resnet_keeps_the_imagenet_classifier_for_imagenets_classes(tmp_path, monkeypatch):
+    """wsolevaluation loads ResNet-50's fc on ILSVRC (1,000 classes in torchvision's order) and
+    drops it elsewhere; VGG and Inception always get new heads."""
+    source = tvm.resnet50()
+    _save_state(tmp_path, monkeypatch, tvm.ResNet50_Weights.IMAGENET1K_V1, source.state_dict())
+    imagenet, _ = build_backbone("resnet50_cam", 1000, "ResNet50_Weights.IMAGENET1K_V1", 8)
+    assert torch.equal(imagenet.fc.weight, source.fc.weight)
+    assert imagenet.layer3[0].conv2.stride == (1, 1) == imagenet.layer4[0].conv2.stride
+    cub, _ = build_backbone("resnet50_cam", 200, "ResNet50_Weights.IMAGENET1K_V1", 8)
+    assert cub.fc.out_features == 200 and float(cub.fc.bias.detach().abs().sum()) == 0.0
+    assert torch.equal(cub.layer4[2].conv3.weight, source.layer4[2].conv3.weight)

@@ -334,6 +334,20 @@ def _cam_store_or_seeds(ctx: _Context) -> Iterator[Finding]:
     yield from _cam_store(ctx, seeds_suffice=True)
 
 
+def _selection_store(ctx: _Context) -> Iterator[Finding]:
+    """The maps of ``eval.select_split`` when evaluate runs without this run's cam stage."""
+    from dataclasses import replace
+
+    from wsol.app.selection import selection_run
+
+    selection = selection_run(ctx.run)
+    if selection is None or "cam" in ctx.run.stages:
+        return
+    split = selection.config.data.cam_split
+    for finding in _cam_store(_Context(selection, ctx.generate)):
+        yield replace(finding, check=f"{finding.check} (eval.select_split={split})")
+
+
 def _seeds_dir(ctx: _Context) -> Iterator[Finding]:
     seeds = ctx.run.config.eval.seeds_dir
     if not seeds:
@@ -355,6 +369,7 @@ INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "classifier": _classifier,
     "cam_store": _cam_store,
     "cam_store_or_seeds": _cam_store_or_seeds,
+    "selection_store": _selection_store,
     "seeds_dir": _seeds_dir,
 }
 

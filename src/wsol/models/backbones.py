@@ -38,6 +38,9 @@ class BackboneSpec:
     head_parts: tuple[str, ...] = ()
     adl: Callable[[int], tuple[str, ...]] | None = None
     strides: tuple[int, ...] = (8, 16, 32)  # the output strides it can be built at
+    # fine-tuning keeps the pretrained classifier when it has the run's class count
+    # (wsolevaluation's ResNet-50 on ILSVRC, whose classes are torchvision's order)
+    keeps_matching_head: bool = False
 
 
 def _quarter_resnet18() -> nn.Module:
@@ -78,7 +81,7 @@ BACKBONES: dict[str, BackboneSpec] = {
                                      ("SPG_A3_1b", "SPG_A3_2b", "SPG_A4"),
                                      lambda _: ("Mixed_5d", "Mixed_6e", "SPG_A3_2b"), (8, 16)),
     "resnet50_cam": BackboneSpec(tvm.resnet50, "layer4", "fc", "resnet", None, ("layer4", "fc"),
-                                 lambda _: ("layer3.0", "layer4.0", "layer4.2"), (8, 16)),
+                                 lambda _: ("layer3.0", "layer4.0", "layer4.2"), (8, 16), True),
 }
 
 
@@ -151,6 +154,8 @@ def build_backbone(
     parent_name, _, leaf = spec.head.rpartition(".")
     parent = net.get_submodule(parent_name) if parent_name else net
     old_head: nn.Linear = getattr(parent, leaf)
+    if weights and spec.keeps_matching_head and old_head.out_features == num_classes:
+        return net, spec.target_layer
     if weights and not replace_head:
         if old_head.out_features != num_classes:
             raise ConfigError(
