@@ -8,8 +8,13 @@
 (b) Peak memory of the evaluate stage at two dataset sizes (generated 64x64 VOC trees, maps
     from blurred GT masks): traced (Python + numpy) and resident (VmHWM, Linux) growth; the
     target is peak(large) < 1.25 * peak(small) + slack, i.e. no growth with the image count.
+(c) The cost of verifying a store (``CamStore.intact``: every file's zip CRC, headers, shapes,
+    class ids and finite values, as the cam stage does before resuming) on ``--verify`` files
+    per setting, beside listing the directory (what resuming cost before) and ``np.load`` of
+    every array (what any reader pays anyway). Files just written: the page cache is warm.
 
-Usage: python scripts/bench_store.py [--images 64] [--sizes 50 200]   (~30 s on 2 CPU cores)
+Usage: python scripts/bench_store.py [--images 64] [--sizes 50 200] [--verify 1000]
+       [--parts a b c]   (~40 s on 2 CPU cores)
 """
 
 from __future__ import annotations
@@ -147,15 +152,55 @@ def evaluate_memory(sizes: list[int]) -> None:
           f"({'met' if large < bound else 'NOT met'}; ratio {large / small:.3f})")
 
 
+def verification_cost(files: int) -> None:
+    print(f"\n(c) store verification, {files} files per setting (warm page cache)")
+    print(f"{'setting':26s} {'stride':>6s} {'KB/file':>8s} {'list':>9s} {'np.load':>9s} "
+          f"{'intact()':>9s} {'per file':>9s}")
+    rng = np.random.default_rng(1)
+    for name, num_classes, per_image, mode, _ in SETTINGS[:2]:
+        for stride in (4, 16):
+            with tempfile.TemporaryDirectory() as tmp:
+                store = CamStore(Path(tmp) / "store",
+                                 settings={"class_names": [str(c) for c in range(num_classes)]})
+                ids = [f"{i:06d}" for i in range(files)]
+                for image_id in ids:
+                    k = num_classes if mode == "all" else max(1, int(rng.poisson(per_image)))
+                    classes = np.sort(rng.choice(num_classes, min(k, num_classes), replace=False))
+                    store.write(image_id, realistic_maps(rng, len(classes), INPUT // stride),
+                                classes, (INPUT, INPUT))
+                size = sum(p.stat().st_size for p in store.directory.glob("*.npz")) / files
+                start = time.perf_counter()
+                listed = set(store.ids())
+                t_list = time.perf_counter() - start
+                start = time.perf_counter()
+                for path in store.directory.glob("*.npz"):
+                    with np.load(path) as data:
+                        _ = [data[k] for k in data.files]
+                t_load = time.perf_counter() - start
+                start = time.perf_counter()
+                good = store.intact(ids)
+                t_verify = time.perf_counter() - start
+                assert good == listed == set(ids)
+                print(f"{name:26s} {stride:6d} {size / 1000:8.1f} {t_list * 1e3:7.1f}ms "
+                      f"{t_load * 1e3:7.0f}ms {t_verify * 1e3:7.0f}ms "
+                      f"{t_verify / files * 1e6:7.0f}us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=64, help="images per size setting")
     parser.add_argument("--sizes", type=int, nargs=2, default=[50, 200],
                         help="the two dataset sizes for the evaluate memory measurement")
+    parser.add_argument("--verify", type=int, default=1000, help="files per setting for (c)")
+    parser.add_argument("--parts", nargs="+", choices=["a", "b", "c"], default=["a", "b", "c"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    bytes_per_image(args.images)
-    evaluate_memory(sorted(args.sizes))
+    if "a" in args.parts:
+        bytes_per_image(args.images)
+    if "b" in args.parts:
+        evaluate_memory(sorted(args.sizes))
+    if "c" in args.parts:
+        verification_cost(args.verify)
 
 
 if __name__ == "__main__":

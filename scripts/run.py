@@ -10,7 +10,9 @@ checked before Hydra starts.
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -64,4 +66,9 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     check_command_line(sys.argv[1:])
+    from wsol.app.output_dir import output_dir_problem
+
+    problem = output_dir_problem(sys.argv[1:], Path(os.getcwd()))
+    if problem:  # Hydra would create it before main() and fail with a traceback
+        fail(problem)
     main()

@@ -63,6 +63,24 @@ def wsoleval_trees(tmp_path_factory):
             for n, name in enumerate(("CUB", "ILSVRC", "OpenImages"))}
 
 
+@pytest.fixture(scope="session")
+def cub_tree(wsoleval_trees):
+    """(images root, truth) of the CUB tree; ``truth.extra["metadata"]`` is its metadata."""
+    return wsoleval_trees["CUB"].root, wsoleval_trees["CUB"]
+
+
+@pytest.fixture(scope="session")
+def ilsvrc_wsol_tree(wsoleval_trees):
+    """(images root, truth) of the ILSVRC tree in wsolevaluation's format."""
+    return wsoleval_trees["ILSVRC"].root, wsoleval_trees["ILSVRC"]
+
+
+@pytest.fixture(scope="session")
+def openimages_tree(wsoleval_trees):
+    """(images root, truth) of the OpenImages30k tree (masks with ignore regions)."""
+    return wsoleval_trees["OpenImages"].root, wsoleval_trees["OpenImages"]
+
+
 TINY_DEMO = {"num_images": 20, "image_size": 64, "val_fraction": 0.25, "seed": 3}
 
 

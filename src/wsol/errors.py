@@ -22,6 +22,16 @@ class WeightsError(WsolError):
     """Pretrained weights or a checkpoint are missing or do not fit the model."""
 
 
+class OutputWriteError(WsolError):
+    """An output file could not be written (full disk, read-only mount, a file where a folder
+    should be, ...); ``path`` is the file, ``cause`` the OSError."""
+
+    def __init__(self, message: str, path: object, cause: OSError) -> None:
+        super().__init__(message)
+        self.path = path
+        self.cause = cause
+
+
 def user_message(err: WsolError) -> str:
     """The one-line-per-fact message to show for ``err``.
 

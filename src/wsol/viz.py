@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wsol.errors import DataError
 from wsol.io.atomic import atomic_write_with
 
 
@@ -51,14 +52,15 @@ def save_example_grid(
         ax.axis("off")
     for r, row in enumerate(rows):
         axes[r, 0].imshow(row["image"])
-        axes[r, 0].set_title(row["image_id"], fontsize=7)
+        # an id is data: "$...$" in it must not be parsed as mathtext (a parse error)
+        axes[r, 0].set_title(row["image_id"], fontsize=7, parse_math=False)
         for c, (class_id, cam, box, gt_boxes) in enumerate(row["panels"], start=1):
             ax = axes[r, c]
             ax.imshow(overlay_heatmap(row["image"], cam))
             for gt in gt_boxes:
                 _draw_box(ax, gt, "lime")
             _draw_box(ax, box, "yellow", "--")
-            ax.set_title(class_names[class_id], fontsize=7)
+            ax.set_title(class_names[class_id], fontsize=7, parse_math=False)
     fig.suptitle("Grad-CAM per ground-truth class (green: GT box, yellow dashed: predicted)",
                  fontsize=8)
     fig.tight_layout()
@@ -78,7 +80,7 @@ def save_example_figures(path: Path, store, images, class_names: Sequence[str],
     from wsol.localize import box_from_protocol
 
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
-    ids = [i for i in store.ids() if i in index_of][: int(num_figures)]
+    ids = list(images.ids)[: int(num_figures)]  # the split's, never the store's files
     if not ids:
         return None
     rows = []
@@ -86,6 +88,12 @@ def save_example_figures(path: Path, store, images, class_names: Sequence[str],
         index = index_of[image_id]
         image = images.image(index)
         cams, class_ids = store.read(image_id)
+        if cams.shape[-2:] != image.shape[:2]:
+            raise DataError(f"Image {images.image_path(image_id)} is {image.shape[1]}x"
+                            f"{image.shape[0]} but its maps in {store.directory} were made for "
+                            f"a {cams.shape[-1]}x{cams.shape[-2]} image: the image changed "
+                            f"after the maps were made. Rerun the cam stage into a fresh store "
+                            f"(delete {store.directory}).")
         ann = images.annotations[index]
         panels = []
         for cam, class_id in zip(cams, class_ids.tolist(), strict=True):

@@ -93,3 +93,25 @@ def test_every_key_code_reads_is_declared_once_in_the_schema():
         for yaml in (CONFIGS / group).glob("*.yaml"):
             cfg = compose(f"{group}={yaml.stem}")
             assert {f"{group}.{k}" for k in cfg[group]} <= keys, yaml
+
+
+@pytest.mark.parametrize("override, key", [
+    ("cam.batch_size=0", "cam.batch_size"), ("cam.store_stride=0", "cam.store_stride"),
+    ("cam.topk=0", "cam.topk"), ("data.num_workers=-1", "data.num_workers"),
+    ("data.input_size=0", "data.input_size"), ("data.crop_scale=[0.5]", "data.crop_scale"),
+    ("eval.num_figures=-1", "eval.num_figures"), ("model.lr=-1", "model.lr"),
+    ("model.head_lr_mult=-1", "model.head_lr_mult"), ("model.warmup_fraction=2",
+                                                       "model.warmup_fraction"),
+    ("trainer.max_epochs=0", "trainer.max_epochs"), ("trainer.devices=0", "trainer.devices"),
+    ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch"),
+    ("seed=-1", "seed"), ("stages=[evaluate,train]", "stages"),
+    ("cam.scales=[1.0,-0.5]", "cam.scales"), ("eval.iou_thresholds=[0]", "eval.iou_thresholds"),
+    ("cam.method=gradcamm", "cam.method"), ("model.output_stride=12", "model.output_stride"),
+    ("data.max_image_pixels=0", "data.max_image_pixels")])
+def test_every_value_out_of_range_stops_before_any_stage(override, key, tmp_path):
+    """Even a cam.* value stops a run whose first stage is training (nothing is trained)."""
+    from helpers.runs import run_pipeline
+
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        run_pipeline(tmp_path / "run", override, "data.generate.num_images=10")
+    assert not (tmp_path / "run").exists()

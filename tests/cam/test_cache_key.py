@@ -20,6 +20,7 @@ def _inputs(tmp_path, **changes):
             "model": {"checkpoint_sha256": "0" * 64}, "class_names": ["cat", "dog"],
             "cam_cfg": CAM}
     args.update(changes)
+    args.setdefault("class_lists", [[1]] * len(args["ids"]))  # every image a dog
     return ck.key_inputs(**args)
 
 
@@ -61,6 +62,8 @@ def test_key_is_stable_and_ignores_speed_settings(tmp_path):
     {"cam_cfg": {**CAM, "topk": 2}}, {"cam_cfg": {**CAM, "scales": [1.0, 0.5]}},
     {"cam_cfg": {**CAM, "flip": True}}, {"cam_cfg": {**CAM, "precision": "bf16"}},
     {"cam_cfg": {**CAM, "store_stride": 16}},
+    {"class_lists": [[1], [0, 1], [1]]},  # an annotation edited: b now has a cat too
+    {"class_lists": [[1], [], [1]]},
 ])
 def test_every_map_setting_changes_the_key(tmp_path, change):
     assert ck.cache_key(_inputs(tmp_path, **change)) != ck.cache_key(_inputs(tmp_path))
@@ -70,7 +73,18 @@ def test_root_is_resolved_and_the_split_summarised(tmp_path):
     inputs = _inputs(tmp_path, root=tmp_path / "x" / ".." / "VOC2012")
     assert inputs["dataset"] == {"format": "voc", "root": str((tmp_path / "VOC2012").resolve()),
                                  "split": "train", "num_images": 3,
-                                 "ids_sha256": hashlib.sha256(b"a\nb\nc\n").hexdigest()}
+                                 "ids_sha256": hashlib.sha256(b"a\nb\nc\n").hexdigest(),
+                                 "labels_sha256": hashlib.sha256(b"1\n1\n1\n").hexdigest()}
+
+
+def test_labels_enter_the_key_only_when_they_pick_the_maps(tmp_path):
+    for classes in ("topk", "all"):  # maps of predicted / all classes: labels play no part
+        cam = {**CAM, "classes": classes}
+        assert ck.cache_key(_inputs(tmp_path, cam_cfg=cam, class_lists=[[0], [0], [0]])) == \
+            ck.cache_key(_inputs(tmp_path, cam_cfg=cam))
+    with pytest.raises(ValueError, match="one class list per image"):
+        ck.key_inputs(data_format="voc", root=tmp_path, split="train", ids=["a"],
+                      input_size=8, model={}, class_names=["x"], cam_cfg=CAM)
 
 
 def test_pretrained_weights_are_named_and_hashed(tmp_path):

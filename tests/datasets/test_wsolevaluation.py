@@ -81,6 +81,7 @@ def _broken(tmp_path, dataset, split, name, edit):
     ("image_ids.txt", lambda t: t + "\n../../etc/passwd", ["climbs out", "image_ids.txt:5"]),
     ("image_ids.txt", lambda t: t + "\n/etc/passwd", ["absolute path"]),
     ("image_ids.txt", lambda t: t + "\n" + t.splitlines()[0], ["listed again", "line 1"]),
+    ("image_ids.txt", lambda t: t + "\nx%2F..%2Fy.jpg", ["percent-encoded"]),
     ("class_labels.txt", lambda t: t.replace(",0", ",x", 1), ["not an integer"]),
     ("class_labels.txt", lambda t: "\n".join(t.splitlines()[1:]), ["has no class"]),
     ("localization.txt", lambda t: t.replace(",", ";", 1), ["restore the file"]),
@@ -139,5 +140,21 @@ def test_missing_files_and_folders_name_the_fix(tmp_path):
     with pytest.raises(DataError, match="Cannot decode mask"):
         _open(truth, "test").mask(0)
     victim.unlink()
-    with pytest.raises(DataError, match="missing or unreadable"):
+    with pytest.raises(DataError, match="Mask .* is missing"):
         _open(truth, "test").mask(0)
+
+
+def test_symlinks_out_of_the_root_and_oversized_masks_are_refused(tmp_path):
+    truth = write_wsolevaluation_tree(tmp_path, "OpenImages", sizes={"test": 3})
+    outside = tmp_path / "outside.jpg"
+    victim = truth.root / truth.splits["test"][0]
+    outside.write_bytes(victim.read_bytes())
+    victim.unlink()
+    victim.symlink_to(outside)
+    with pytest.raises(DataError, match="symlink"):
+        _open(truth, "test")
+    victim.unlink()
+    victim.write_bytes(outside.read_bytes())
+    ds = _open(truth, "test", max_image_pixels=10)  # every mask is larger than 10 pixels
+    with pytest.raises(DataError, match="data.max_image_pixels=10"):
+        ds.mask(0)

@@ -1,4 +1,4 @@
-"""A tiny hand-written VOC tree for the bad-input tests."""
+"""A tiny hand-written VOC tree, a tiny checkpoint and in-process runs for the bad-input tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.runs import compose
 from PIL import Image
 
+from wsol.datasets.classes import VOC_CLASSES
 from wsol.datasets.voc_format import voc_xml_string, write_voc_mask
+from wsol.models.backbones import build_backbone
+from wsol.models.checkpoint import save_classifier
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (40, 30)  # (W, H) of every image in the tree
@@ -35,3 +39,28 @@ def write_tree(root: Path, ids=("a", "b")) -> Path:
 def voc(tmp_path) -> Path:
     """A two-image VOC tree at ``<tmp>/VOCdevkit/VOC2012``."""
     return write_tree(tmp_path / "VOCdevkit" / "VOC2012")
+
+
+def compose_run(*overrides: str):
+    """The composed run config, as ``scripts/run.py OVERRIDES`` builds it (no Hydra app:
+    pass ``paths.run_dir=DIR``)."""
+    return compose(*overrides)
+
+
+def voc_overrides(voc: Path, tmp_path: Path, *extra: str) -> list[str]:
+    """Overrides for an in-process run on the :func:`write_tree` tree: VOC classes, tiny
+    inputs, the cache and run directory under ``tmp_path``."""
+    return [f"data.root={voc}", "data=voc", "data.input_size=32", "data.num_workers=0",
+            "cam.batch_size=2", "eval.num_figures=0", f"paths.cache_dir={tmp_path / 'cache'}",
+            f"paths.run_dir={tmp_path / 'run'}", *extra]
+
+
+def tiny_checkpoint(path: Path, seed: int = 0) -> Path:
+    """A random-init quarter ResNet-18 for the 20 VOC classes, saved as the train stage does."""
+    import torch
+
+    torch.manual_seed(seed)
+    net, _ = build_backbone("resnet18_quarter", len(VOC_CLASSES), output_stride=16)
+    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(VOC_CLASSES),
+                                "output_stride": 16, "class_names": list(VOC_CLASSES)})
+    return path

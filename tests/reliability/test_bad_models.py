@@ -14,7 +14,7 @@ import torch
 from wsol.cam import GradCAM
 from wsol.errors import ConfigError, WeightsError
 from wsol.models.backbones import build_backbone
-from wsol.models.checkpoint import load_classifier, save_classifier
+from wsol.models.checkpoint import load_classifier, save_classifier, state_dict_sha256
 from wsol.models.weights import load_pretrained_state
 
 META = {"arch": "resnet18_quarter", "num_classes": 3, "output_stride": 16,
@@ -90,6 +90,7 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path, kind):
 def test_weights_that_do_not_fit_the_architecture_are_one_clear_error(saved):
     payload = torch.load(saved, weights_only=True)
     payload["state_dict"]["fc.weight"] = torch.zeros(5, 128)  # edited by hand
+    payload["state_dict_sha256"] = state_dict_sha256(payload["state_dict"])  # consistently
     torch.save(payload, saved)
     with pytest.raises(WeightsError, match="do not fit model.arch='resnet18_quarter'") as err:
         load_classifier(saved)
@@ -98,6 +99,17 @@ def test_weights_that_do_not_fit_the_architecture_are_one_clear_error(saved):
     torch.save(payload, saved)
     with pytest.raises(WeightsError, match="damaged wsol checkpoint"):
         load_classifier(saved)
+
+
+def test_weights_changed_after_saving_fail_their_checksum(saved):
+    payload = torch.load(saved, weights_only=True)
+    payload["state_dict"]["fc.bias"][1] += 1e-3  # a flipped bit, a bad copy, an edit
+    torch.save(payload, saved)
+    with pytest.raises(WeightsError, match="do not match the checksum saved with them"):
+        load_classifier(saved)
+    del payload["state_dict_sha256"]  # a checkpoint written before checksums: still loads
+    torch.save(payload, saved)
+    assert load_classifier(saved)[2]["num_classes"] == 3
 
 
 @pytest.mark.parametrize("how", ["torch_save", "plain_pickle"])

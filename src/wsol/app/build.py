@@ -25,21 +25,24 @@ def _open_voc(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
     from wsol.datasets.voc import VOCDataset
 
     return VOCDataset(root, split, names, image_set=data.image_set or "Segmentation",
-                      require_masks=masks, mask_dir=data.mask_dir)
+                      require_masks=masks, mask_dir=data.mask_dir,
+                      max_image_pixels=data.max_image_pixels)
 
 
 def _open_coco(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
                masks: bool) -> LabelledImages:
     from wsol.datasets.coco import COCODataset  # pycocotools only for COCO
 
-    return COCODataset(root, split, names, require_masks=masks)
+    return COCODataset(root, split, names, require_masks=masks,
+                       max_image_pixels=data.max_image_pixels)
 
 
 def _open_imagenet(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
                    masks: bool) -> LabelledImages:
     from wsol.datasets.imagenet import ImageNetDataset
 
-    return ImageNetDataset(root, split, names, require_masks=masks)
+    return ImageNetDataset(root, split, names, require_masks=masks,
+                           max_image_pixels=data.max_image_pixels)
 
 
 def _open_wsolevaluation(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
@@ -47,7 +50,8 @@ def _open_wsolevaluation(root: Path, split: str, data: DataConfig, names: tuple[
     from wsol.datasets.wsolevaluation import WsolEvalDataset
 
     return WsolEvalDataset(root, split, names, metadata_root=metadata_path(data),
-                           mask_dir=data.mask_dir, require_masks=masks)
+                           mask_dir=data.mask_dir, require_masks=masks,
+                           max_image_pixels=data.max_image_pixels)
 
 
 # data.format -> the reader of one split, from the typed ``data`` config.

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from wsol.app.build import Run
 from wsol.cam.cache_key import (
     cache_key,
@@ -84,7 +86,8 @@ def cam_location(run: Run, images: LabelledImages | None = None) -> CamLocation:
     images = images if images is not None else run.data.open(data.cam_split)
     inputs = key_inputs(data_format=data.format, root=run.data.root, split=data.cam_split,
                         ids=list(images.ids), input_size=data.input_size, model=model,
-                        class_names=run.class_names(), cam_cfg=asdict(run.config.cam))
+                        class_names=run.class_names(), cam_cfg=asdict(run.config.cam),
+                        class_lists=[np.flatnonzero(row).tolist() for row in images.labels])
     key = cache_key(inputs)
     store = run.store_dir if run.store_dir is not None else run.cache_dir / "cams" / key
     return CamLocation(store, key, inputs)

@@ -93,4 +93,12 @@ def compose_config(overrides: Sequence[str] = (), config_dir: Path = CONFIG_DIR)
 
     check_overrides(overrides, config_dir)
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        return compose(config_name="run", overrides=list(overrides))
+        try:
+            return compose(config_name="run", overrides=list(overrides))
+        except AssertionError:  # OmegaConf's way of refusing a key under a null node
+            nested = [o for o in overrides if o.count(".") >= 2 and "=" in o]
+            raise ConfigError(
+                f"cannot set {nested or list(overrides)}: a node above the key is null in this "
+                "configuration (e.g. data.generate.* when the chosen data has "
+                "data.generate=null); drop the override or choose the data it belongs to"
+            ) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import random
@@ -41,11 +40,11 @@ def _load_stage(name: str) -> StageFn:
 
 
 def _read_metrics(path: Path) -> dict[str, float]:
-    """Metrics of earlier stages of this run dir (so ``stages=[evaluate]`` keeps ``cls/map``)."""
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
-        return {}
+    """Metrics of earlier stages of this run dir (so ``stages=[evaluate]`` keeps ``cls/map``):
+    its finite numbers; nothing from a file that is damaged, not an object, or a folder."""
+    from wsol.report.tables import load_metrics
+
+    return (load_metrics(path) if path.is_file() else None) or {}
 
 
 def run(cfg: DictConfig | RunConfig) -> dict[str, float]:

@@ -163,20 +163,22 @@ def _missing(label: str, ids: Sequence[str], path_of: Callable[[str], Path], fix
 
 
 def _open_unchecked(run: Run, split: str, names):
-    fmt, root = run.config.data.format, run.data.root
+    fmt, root, data = run.config.data.format, run.data.root, run.config.data
+    pixels = data.max_image_pixels
     if fmt == "coco":
         from wsol.datasets.coco import COCODataset
 
-        return COCODataset(root, split, names, check_files=False)
+        return COCODataset(root, split, names, check_files=False, max_image_pixels=pixels)
     if fmt == "wsolevaluation":
         from wsol.app.build import metadata_path
         from wsol.datasets.wsolevaluation import WsolEvalDataset
 
-        return WsolEvalDataset(root, split, names, metadata_root=metadata_path(run.config.data),
-                               mask_dir=run.config.data.mask_dir, check_files=False)
+        return WsolEvalDataset(root, split, names, metadata_root=metadata_path(data),
+                               mask_dir=data.mask_dir, check_files=False,
+                               max_image_pixels=pixels)
     from wsol.datasets.imagenet import ImageNetDataset
 
-    return ImageNetDataset(root, split, names, check_files=False)
+    return ImageNetDataset(root, split, names, check_files=False, max_image_pixels=pixels)
 
 
 def _mask_files(listing, head: str, findings: list[Finding]) -> None:
@@ -204,7 +206,7 @@ def _decode(dataset, ids: Sequence[str], head: str, progress: bool) -> Finding:
     bad = []
     for image_id in tqdm(ids, desc=f"decode {head}", unit="img", disable=not progress):
         try:
-            read_image(dataset.image_path(image_id))
+            read_image(dataset.image_path(image_id), dataset.max_image_pixels)
         except WsolError:
             bad.append(str(dataset.image_path(image_id)))
     if bad:

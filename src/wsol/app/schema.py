@@ -65,6 +65,9 @@ class DataConfig:
     # random resized crop: aspect range (w/h as fractions of the image's sides; [1, 1] with a
     # fixed crop_scale is wsolevaluation's resize-to-256, random 224 crop)
     crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
+    # decoded images and masks above this many pixels are refused from their header (a
+    # decompression bomb); the field's largest real images are far inside 8192²
+    max_image_pixels: int = 67108864
     generate: GenerateConfig | None = None
 
 

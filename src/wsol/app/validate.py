@@ -74,6 +74,19 @@ def _ordered_stages(stages: Sequence[str]) -> bool:
     return positions == sorted(positions)
 
 
+def _devices(value: Any) -> bool:
+    """Lightning's ``devices``: "auto", -1 (all), a count >= 1, "0,1" or a list of ids."""
+    if value in ("auto", -1, "-1"):
+        return True
+    if isinstance(value, (list, tuple)):
+        return len(value) > 0 and all(isinstance(v, int) and v >= 0 for v in value)
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        return bool(parts) and all(p.isdigit() for p in parts) and (len(parts) > 1 or
+                                                                    int(parts[0]) >= 1)
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _lazy_choices(loader: Callable[[], Sequence[str]]) -> Callable[[Any], bool]:
     """Choices from a library registry, imported only when the rule runs."""
     return lambda v: v in loader()
@@ -124,6 +137,8 @@ RULES: tuple[Rule, ...] = (
     Rule("data.batch_size", at_least(1), "an integer >= 1"),
     Rule("data.num_workers", optional(at_least(0)),
          "null (from the CPUs this process may use) or an integer >= 0"),
+    Rule("data.max_image_pixels", within(1, 178_956_970),
+         "an integer in [1, 178956970] (PIL's own hard limit)"),
     Rule("data.crop_scale", lambda v: each(within(0, 1))(v) and len(v) == 2
          and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
     Rule("data.crop_ratio", lambda v: each(above(0))(v) and len(v) == 2 and v[0] <= v[1],
@@ -148,8 +163,10 @@ RULES: tuple[Rule, ...] = (
     Rule("model.lr", above(0), "a number > 0"),
     Rule("model.weight_decay", at_least(0), "a number >= 0"),
     Rule("model.head_lr_mult", above(0), "a number > 0"),
-    Rule("model.warmup_fraction", within(0, 1), "a fraction in [0, 1]"),
+    Rule("model.warmup_fraction", lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
+    Rule("seed", within(0, 2**32 - 1), "an integer in [0, 2**32 - 1]"),
     Rule("trainer.max_epochs", at_least(1), "an integer >= 1"),
+    Rule("trainer.devices", _devices, '"auto", -1, a count >= 1, "0,1" or a list of ids'),
     Rule("trainer.num_nodes", at_least(1), "an integer >= 1"),
     Rule("trainer.log_every_n_steps", at_least(1), "an integer >= 1"),
     Rule("trainer.check_val_every_n_epoch", at_least(1), "an integer >= 1"),

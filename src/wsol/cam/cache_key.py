@@ -1,7 +1,8 @@
 """Content keys for the CAM cache: the maps' directory is named by what determines the maps.
 
 A key is the SHA-256 of a canonical JSON of the *key inputs*: the dataset split (format,
-resolved root, split name, a hash of the ordered image ids), the input size, the model weights
+resolved root, split name, a hash of the ordered image ids and, with ``cam.classes=gt``, of
+each image's labelled classes, which decide the maps made), the input size, the model weights
 (the checkpoint file's hash, or the torchvision weights name + its file's hash), the class
 names and the CAM settings that change maps. Settings that only change speed (batch size,
 channels_last, workers, devices) are left out, so changing them reuses the maps.
@@ -56,6 +57,15 @@ def ids_sha256(ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def labels_sha256(class_lists: Sequence[Sequence[int]]) -> str:
+    """Hex SHA-256 of per-image class index lists, in image order (``"3,7"`` lines)."""
+    digest = hashlib.sha256()
+    for classes in class_lists:
+        digest.update(",".join(str(int(c)) for c in classes).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
 def cam_map_settings(cam_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The ``cam.*`` settings that change the maps, as plain JSON values."""
     cam_cfg = {"image_size": "square", **cam_cfg}  # configs written before the key existed
@@ -84,15 +94,26 @@ def pretrained_fingerprint(arch: str, weights_name: str, weights_file: str | os.
 
 def key_inputs(*, data_format: str, root: str | os.PathLike, split: str, ids: Sequence[str],
                input_size: int, model: Mapping[str, Any], class_names: Sequence[str],
-               cam_cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything that determines the maps, as a JSON-able dict (stored in the manifest)."""
+               cam_cfg: Mapping[str, Any],
+               class_lists: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
+    """Everything that determines the maps, as a JSON-able dict (stored in the manifest).
+
+    class_lists: each image's labelled classes (in ``ids`` order); required with
+    ``cam.classes=gt``, where they pick the maps made (an edited annotation gets new maps).
+    """
+    cam = cam_map_settings(cam_cfg)
+    dataset = {"format": str(data_format), "root": str(Path(root).resolve()),
+               "split": str(split), "num_images": len(ids), "ids_sha256": ids_sha256(ids)}
+    if cam["classes"] == "gt":
+        if class_lists is None or len(class_lists) != len(ids):
+            raise ValueError("cam.classes=gt: key_inputs needs one class list per image")
+        dataset["labels_sha256"] = labels_sha256(class_lists)
     return {
-        "dataset": {"format": str(data_format), "root": str(Path(root).resolve()),
-                    "split": str(split), "num_images": len(ids), "ids_sha256": ids_sha256(ids)},
+        "dataset": dataset,
         "input_size": int(input_size),
         "model": dict(model),
         "class_names": [str(n) for n in class_names],
-        "cam": cam_map_settings(cam_cfg),
+        "cam": cam,
     }
 
 

@@ -7,13 +7,17 @@ float32 ``scale``), so unnormalised maps neither overflow float16 nor lose relat
 of images expected); opening a store with different settings is refused, so stale maps are never
 mixed with new ones. Temporary files carry the writer's host and pid, so the ones a killed run
 left behind are removed when the store is opened, without touching a live writer's.
+
+Every read verifies its file (:mod:`wsol.cam.store_verify`); :meth:`CamStore.intact` lists the
+images whose file is whole and removes damaged ones, so the cam stage recomputes them.
 """
 
 from __future__ import annotations
 
-import errno
 import json
+import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,10 +28,15 @@ import torch
 import torch.nn.functional as F
 
 from wsol.cam.store_files import atomic_write, is_temp, remove_stale_temps
-from wsol.errors import ConfigError, DataError, WsolError
+from wsol.cam.store_messages import jsonable, mismatch_message, write_error_message
+from wsol.cam.store_verify import DamagedMapFile, read_map_file
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
+from wsol.errors import ConfigError, DataError, OutputWriteError, WsolError
+from wsol.io.paths import confined_path
 
 MANIFEST = "manifest.json"
 _SUFFIX = ".npz"
+log = logging.getLogger(__name__)
 
 
 class CamStore:
@@ -37,24 +46,35 @@ class CamStore:
     inputs); written to manifest.json on first use and checked on every later open. Opened
     without settings, a store is read-only until the first write (nothing is created).
     key, expected_images: recorded in the manifest (the cache key, the split's image count).
+    max_image_pixels: a stored image size above it marks the file damaged (maps are upsampled
+    to that size on read); ``data.max_image_pixels``.
     """
 
     def __init__(self, directory: str | os.PathLike, settings: Mapping[str, Any] | None = None,
-                 *, key: str | None = None, expected_images: int | None = None) -> None:
+                 *, key: str | None = None, expected_images: int | None = None,
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         self.directory = Path(directory)
+        self.max_image_pixels = int(max_image_pixels)
         self._manifest_path = self.directory / MANIFEST
         self.manifest: dict[str, Any] = {"format": 1, "dtype": "float16", "settings": None}
         if self.directory.is_dir():
             remove_stale_temps(self.directory)
         if self._manifest_path.exists():
             self.manifest = _read_manifest(self._manifest_path)
-            if settings is not None and self.manifest.get("settings") != _jsonable(settings):
-                raise ConfigError(_mismatch_message(self._manifest_path,
+            if settings is not None and self.manifest.get("settings") != jsonable(settings):
+                raise ConfigError(mismatch_message(self._manifest_path,
                                                     self.manifest.get("settings"), settings))
         elif settings is not None:
-            self.manifest.update(settings=_jsonable(settings), key=key,
+            self.manifest.update(settings=jsonable(settings), key=key,
                                  expected_images=expected_images)
             self._write_manifest()
+
+    @property
+    def num_classes(self) -> int | None:
+        """The class count the manifest's settings name (None: unknown provenance)."""
+        settings = self.manifest.get("settings")
+        names = settings.get("class_names") if isinstance(settings, dict) else None
+        return len(names) if isinstance(names, list) and names else None
 
     @property
     def expected_images(self) -> int | None:
@@ -74,12 +94,13 @@ class CamStore:
         """Run a write; an OSError (full disk, read-only, ...) becomes one clear WsolError."""
         try:
             action()
-        except OSError as exc:
+        except (OSError, OutputWriteError) as exc:
+            cause = exc.cause if isinstance(exc, OutputWriteError) else exc
             try:
                 stored = len(self.ids())
             except OSError:
                 stored = 0
-            raise WsolError(write_error_message(self.directory, exc, stored)) from exc
+            raise WsolError(write_error_message(self.directory, cause, stored)) from cause
 
     def write(
         self,
@@ -102,6 +123,8 @@ class CamStore:
                 f"cams must be (K, h, w) with K = len(class_ids) = {ids.shape[0]}, "
                 f"got {cams.shape} for image {image_id!r}"
             )
+        if not np.isfinite(cams).all():  # the cam stage names the model before this
+            raise ValueError(f"cams of image {image_id!r} hold NaN or infinite values")
         peak = cams.reshape(cams.shape[0], -1).max(axis=1) if cams.size else np.zeros(len(ids))
         scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
         compact = (cams / scale[:, None, None]).astype(np.float16)
@@ -145,23 +168,49 @@ class CamStore:
     def _load(
         self, image_id: str
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray | None]:
-        """(cams (K, h, w) as stored, class_ids (K,), image_size (H, W), scores (K,) or None)."""
+        """(cams (K, h, w) as stored, class_ids (K,), image_size (H, W), scores (K,) or None);
+        DataError when the file is missing or damaged."""
         path = self._path(image_id)
         if not path.exists():
             raise DataError(
                 f"no CAMs for image {image_id!r} in {self.directory}; run the cam stage"
             )
         try:
-            with np.load(path) as data:
-                cams = data["cams"].astype(np.float32) * data["scale"][:, None, None]
-                ids = data["class_ids"].astype(np.int64)
-                image_size = tuple(int(v) for v in data["image_size"])
-                scores = data["scores"].astype(np.float32) if "scores" in data.files else None
-        except (OSError, ValueError, KeyError) as exc:
-            raise DataError(
-                f"{path} is unreadable ({exc}); delete it and rerun the cam stage"
-            ) from exc
-        return cams, ids, image_size, scores
+            stored = read_map_file(path, self.num_classes, self.max_image_pixels)
+        except DamagedMapFile as err:
+            raise DamagedMapFile(f"{err}; rerun the cam stage with the same settings: it "
+                                 f"recomputes damaged files") from None
+        cams = stored.cams.astype(np.float32) * stored.scale[:, None, None]
+        return cams, stored.class_ids.copy(), stored.image_size, \
+            None if stored.scores is None else stored.scores.copy()
+
+    def intact(self, ids: Sequence[str]) -> set[str]:
+        """The ids of ``ids`` whose file is present and passes every check; a damaged file is
+        deleted (logged), so a resumed cam stage recomputes it. Reads every file once."""
+        start, good, damaged = time.perf_counter(), set(), []
+        stored = set(self.ids())
+        for image_id in ids:
+            if image_id not in stored:
+                continue
+            path = self._path(image_id)
+            try:
+                read_map_file(path, self.num_classes, self.max_image_pixels)
+                good.add(image_id)
+            except DamagedMapFile as err:
+                damaged.append(str(err))
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    pass  # another rank of this run removed it first
+                except OSError as exc:  # a folder of that name, a read-only store, ...
+                    raise DataError(f"{err}, and it cannot be removed ({exc.strerror}); "
+                                    f"delete it by hand and rerun.") from None
+        if damaged:
+            log.warning("CAM store %s: %d damaged file(s) removed, to be recomputed; e.g. %s",
+                        self.directory, len(damaged), damaged[0])
+        log.info("CAM store %s: verified %d stored file(s) in %.2f s", self.directory,
+                 len(good) + len(damaged), time.perf_counter() - start)
+        return good
 
     def has(self, image_id: str) -> bool:
         """True if maps for ``image_id`` are stored."""
@@ -181,8 +230,15 @@ class CamStore:
         return len(self.ids())
 
     def _path(self, image_id: str) -> Path:
-        # Reversible and filesystem-safe: COCO/VOC ids are unchanged, "/" and friends are quoted.
-        return self.directory / (urllib.parse.quote(str(image_id), safe="") + _SUFFIX)
+        # Reversible and filesystem-safe: COCO/VOC ids are unchanged, "/" and friends are quoted;
+        # the quoted name is one path component, checked for length and symlinks.
+        try:
+            name = urllib.parse.quote(str(image_id), safe="")
+        except UnicodeEncodeError:  # a lone surrogate: no file name can hold it
+            raise DataError(f"CAM store {self.directory}: image id {image_id!r} is not valid "
+                            f"Unicode text; correct it in the split.") from None
+        return confined_path(self.directory, name, f"CAM store {self.directory}", suffix=_SUFFIX,
+                             encoded=True, fix="use shorter image ids or remove the link")
 
 
 def _upsampled(cams: np.ndarray, target: tuple[int, int]) -> np.ndarray:
@@ -197,10 +253,6 @@ def _upsampled(cams: np.ndarray, target: tuple[int, int]) -> np.ndarray:
     return up[0].numpy()
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text())
@@ -209,39 +261,3 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict):
         raise DataError(f"{path} is not a CAM store manifest; delete it to start over")
     return manifest
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): value}
-
-
-def _mismatch_message(path: Path, stored: Any, wanted: Mapping[str, Any]) -> str:
-    """Which settings differ, and the two ways out."""
-    old, new = _flatten(stored if stored is not None else {}), _flatten(_jsonable(wanted))
-    diff = [f"{k}: stored {old.get(k, '<unset>')!r}, requested {new.get(k, '<unset>')!r}"
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    shown = "; ".join(diff[:4]) + ("; ..." if len(diff) > 4 else "")
-    return (f"{path} was written with other settings ({shown or 'unknown provenance'}). "
-            "Leave cam.store_dir unset so the content-keyed cache picks a fresh directory, "
-            "point cam.store_dir elsewhere, or delete that directory to recompute the maps.")
-
-
-def write_error_message(directory: Path, exc: OSError, stored: int) -> str:
-    """One message for a failed store write: where, why, and how to go on."""
-    cause = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        fix = "free space there"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        fix = "make it writable"
-    else:
-        fix = "fix the file system"
-    return (f"Cannot write CAMs to the store {directory}: {cause} "
-            f"[{errno.errorcode.get(exc.errno or 0, 'OSError')}]. To fix: {fix}, or put the "
-            "cache elsewhere with paths.cache_dir=DIR (or WSOL_CACHE=DIR, or cam.store_dir=DIR). "
-            f"Rerunning the same command resumes after the {stored} images already stored; "
-            "no partial file was left.")

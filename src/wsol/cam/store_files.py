@@ -26,8 +26,10 @@ _OWNER = re.compile(r"\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
 def is_temp(name: str) -> bool:
-    """True for a store temporary file name (never a stored map)."""
-    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+    """True for a temporary file the store writes (never a stored map, never someone else's
+    ``.x.tmp`` in a folder named by ``cam.store_dir``)."""
+    return name.startswith(".") and name.endswith(TMP_SUFFIX) \
+        and (".npz" in name or name.startswith(".manifest.json."))
 
 
 def atomic_write(path: Path, payload: bytes | Callable[[BinaryIO], None]) -> None:
@@ -61,6 +63,8 @@ def remove_stale_temps(directory: Path, now: float | None = None) -> list[str]:
         if not is_temp(entry.name):
             continue
         owner = _OWNER.search(entry.name)
+        if entry.is_dir(follow_symlinks=False):
+            continue  # not a file we wrote
         with contextlib.suppress(FileNotFoundError):
             old = now - entry.stat().st_mtime > STALE_AFTER_S
             if (owner and not _writer_alive(owner["host"], int(owner["pid"]))) or old:

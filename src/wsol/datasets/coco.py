@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from wsol.datasets.classes import COCO_CLASSES, resolve_class_names
+from wsol.datasets.coco_checks import check_ids, check_segmentation, image_entry, pixel_box
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
 from wsol.datasets.records import (
     DatasetFeatures,
     ImageAnnotation,
@@ -48,6 +50,7 @@ from wsol.datasets.records import (
 )
 from wsol.datasets.voc_format import read_image
 from wsol.errors import DataError
+from wsol.io.paths import confined_path
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +88,11 @@ class COCODataset(DatasetFeatures):
 
     def __init__(self, root: str | Path, split: str,
                  class_names: str | Sequence[str] = COCO_CLASSES,
-                 require_masks: bool = False, check_files: bool = True) -> None:
+                 require_masks: bool = False, check_files: bool = True,
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         self.root = Path(root)
         self.split = split
+        self.max_image_pixels = int(max_image_pixels)
         self.class_names = resolve_class_names(class_names)
         self.require_masks = require_masks
         self.annotation_file = annotation_path(self.root, split)
@@ -129,17 +134,20 @@ class COCODataset(DatasetFeatures):
             if not anns:
                 self.dropped_empty += 1
                 continue
-            image_id = Path(info["file_name"]).stem
+            file_name, width, height = image_entry(info, self.annotation_file,
+                                                   self.max_image_pixels)
+            image_id = Path(file_name).stem
             if image_id in self._files:
-                raise DataError(f"{self.annotation_file}: file name {info['file_name']!r} is "
-                                f"listed twice; the annotation file is corrupt. Restore it.")
-            width, height = int(info["width"]), int(info["height"])
-            boxes = [coco_box_to_pixels(a["bbox"], width, height) for a in anns]
+                raise DataError(f"{self.annotation_file}: images {self._files[image_id]!r} and "
+                                f"{file_name!r} share the image id {image_id!r} (the file "
+                                f"name's stem); ids must be unique. Restore the file.")
+            boxes = [coco_box_to_pixels(pixel_box(a, width, height, self.annotation_file),
+                                        width, height) for a in anns]
             labels = [self._class_of(a) for a in anns]
             crowd = [bool(a.get("iscrowd", 0)) for a in anns]
             self.ids.append(image_id)
             self._coco_ids.append(coco_id)
-            self._files[image_id] = info["file_name"]
+            self._files[image_id] = file_name
             self.annotations.append(ImageAnnotation(
                 np.asarray(boxes, np.int64).reshape(-1, 4), np.asarray(labels, np.int64),
                 np.asarray(crowd, bool), (width, height)))
@@ -153,7 +161,7 @@ class COCODataset(DatasetFeatures):
     def _class_of(self, ann: dict) -> int:
         try:
             return self.category_index[ann["category_id"]]
-        except KeyError:
+        except (KeyError, TypeError):  # absent, unknown or unhashable (a list)
             raise DataError(f"{self.annotation_file}: annotation {ann.get('id')} has category_id "
                             f"{ann.get('category_id')!r}, which is not in 'categories'. "
                             f"Restore the file.") from None
@@ -162,11 +170,11 @@ class COCODataset(DatasetFeatures):
         return len(self.ids)
 
     def image_path(self, image_id: str) -> Path:
-        return self.image_dir / self._files[image_id]
+        return confined_path(self.image_dir, self._files[image_id], str(self.annotation_file))
 
     def image(self, index: int) -> np.ndarray:
         """uint8 (H,W,3) RGB."""
-        return read_image(self.image_path(self.ids[index]))
+        return read_image(self.image_path(self.ids[index]), self.max_image_pixels)
 
     def mask(self, index: int) -> np.ndarray:
         """uint8 (H,W) semantic map: 0 background (and crowd), k+1 class k; later instances win."""
@@ -176,6 +184,7 @@ class COCODataset(DatasetFeatures):
         for ann in self.coco.imgToAnns[coco_id]:
             if ann.get("iscrowd", 0):
                 continue
+            check_segmentation(ann, out.shape[1], out.shape[0], self.annotation_file)
             try:
                 instance = self.coco.annToMask(ann)
             except Exception as err:  # noqa: BLE001 - any malformed segmentation, one message
@@ -210,19 +219,24 @@ def _load_coco(path: Path):
         )
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            return COCO(str(path))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"COCO annotation file {path} is not valid JSON ({err}); "
-                        f"download it again.") from None
-    except (KeyError, TypeError, AssertionError) as err:
+            coco = COCO(str(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise DataError(f"COCO annotation file {path} is not valid JSON "
+                        f"({type(err).__name__}: {err}); download it again.") from None
+    except OSError as err:
+        raise DataError(f"Cannot read COCO annotation file {path} ({err.strerror or err}); "
+                        f"check it is a readable file.") from None
+    except (KeyError, TypeError, AssertionError, AttributeError, ValueError) as err:
         raise DataError(f"COCO annotation file {path} is not a COCO instances file "
                         f"({type(err).__name__}: {err}); download it again.") from None
+    check_ids(coco.dataset, path)
+    return coco
 
 
 def _category_index(coco, class_names: Sequence[str], path: Path) -> dict[int, int]:
     """category id -> 0-based class index (categories in id order), checked against names."""
     cats = [coco.cats[i] for i in sorted(coco.cats)]
-    names = tuple(str(c["name"]) for c in cats)
+    names = tuple(str(c.get("name")) for c in cats)  # a missing name mismatches below
     if names != tuple(class_names):
         differ = next((i for i, (a, b) in enumerate(zip(names, class_names, strict=False))
                        if a != b), min(len(names), len(class_names)))

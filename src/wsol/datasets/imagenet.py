@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wsol.datasets.ids import checked_ids, read_text_lines
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
 from wsol.datasets.records import (
     DatasetFeatures,
     ImageAnnotation,
@@ -38,8 +40,9 @@ from wsol.datasets.records import (
     multi_hot,
     record_at,
 )
-from wsol.datasets.voc_format import read_image
+from wsol.datasets.voc_format import read_image, xml_number
 from wsol.errors import DataError
+from wsol.io.paths import confined_path
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def read_synsets(root: str | Path) -> list[tuple[str, str]]:
     """``(wnid, description)`` per line of the mapping file, checked sorted and unique."""
     path = synset_mapping_path(root)
     pairs = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text_lines(path, "synset mapping"), 1):
         if not line.strip():
             continue
         wnid, _, description = line.strip().partition(" ")
@@ -103,9 +106,11 @@ class ImageNetDataset(DatasetFeatures):
 
     def __init__(self, root: str | Path, split: str = "val",
                  class_names: Sequence[str] | None = None, require_masks: bool = False,
-                 check_files: bool = True) -> None:
+                 check_files: bool = True,
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         self.root = Path(root)
         self.split = split
+        self.max_image_pixels = int(max_image_pixels)
         if not (self.root / "Data" / "CLS-LOC").is_dir():
             raise DataError(f"ImageNet root {self.root} has no Data/CLS-LOC/ folder. {FIX}")
         self.class_names = tuple(class_names) if class_names is not None \
@@ -128,25 +133,36 @@ class ImageNetDataset(DatasetFeatures):
                                 f"{self.image_dir}, e.g. {self.image_path(missing[0])}. Restore "
                                 f"them. {FIX}")
 
+    @property
+    def split_file(self) -> Path:
+        """``root/LOC_<split>_ids.txt`` (optional: without it the ids are the XML stems)."""
+        return self.root / f"LOC_{self.split}_ids.txt"
+
     def _read_ids(self) -> list[str]:
-        split_file = self.root / f"LOC_{self.split}_ids.txt"
+        split_file = self.split_file
+        self._id_source = str(split_file)  # where the ids come from, for messages
         if split_file.is_file():
-            ids = [line.split()[0] for line in split_file.read_text().splitlines()
-                   if line.strip()]
+            lines = read_text_lines(split_file, "split file")
+            ids = checked_ids(((n, line.split()[0]) for n, line in enumerate(lines, 1)
+                               if line.strip()), split_file)
             if not ids:
                 raise DataError(f"Split file {split_file} lists no images; check the file.")
             return ids
         if not self.annotation_dir.is_dir():
             raise DataError(f"ImageNet annotations {self.annotation_dir} not found (split "
                             f"{self.split!r}); unpack the CLS-LOC boxes there. {FIX}")
+        self._id_source = str(self.annotation_dir)
         ids = sorted(p.stem for p in self.annotation_dir.glob("*.xml"))
         if not ids:
             raise DataError(f"{self.annotation_dir} holds no .xml files; unpack the CLS-LOC "
                             f"boxes there. {FIX}")
         return ids
 
+    def _file(self, folder: Path, image_id: str, suffix: str) -> Path:
+        return confined_path(folder, image_id, self._id_source, suffix=suffix)
+
     def annotation_path(self, image_id: str) -> Path:
-        return self.annotation_dir / f"{image_id}.xml"
+        return self._file(self.annotation_dir, image_id, ".xml")
 
     def _read_xml(self, image_id: str, index: dict[str, int]) -> ImageAnnotation:
         path = self.annotation_path(image_id)
@@ -157,6 +173,9 @@ class ImageNetDataset(DatasetFeatures):
                             f"the split file.") from None
         except ET.ParseError as err:
             raise DataError(f"Annotation {path} is not valid XML ({err}); restore it.") from None
+        except OSError as err:
+            raise DataError(f"Cannot read annotation {path} ({err.strerror or err}); restore "
+                            f"it.") from None
         width = _number(root.findtext("size/width"), path, "size/width", 0)
         height = _number(root.findtext("size/height"), path, "size/height", 0)
         boxes, labels = [], []
@@ -168,7 +187,11 @@ class ImageNetDataset(DatasetFeatures):
                                 f"wnids of {SYNSET_FILE}).")
             box = [_number(obj.findtext(f"bndbox/{k}"), path, f"bndbox/{k}")
                    for k in ("xmin", "ymin", "xmax", "ymax")]
-            if width and height:
+            if box[0] > box[2] or box[1] > box[3]:
+                raise DataError(f"{path}: the box of object {name!r} (xmin={box[0]}, "
+                                f"ymin={box[1]}, xmax={box[2]}, ymax={box[3]}) has xmin > xmax "
+                                f"or ymin > ymax; restore the annotation.")
+            if width > 0 and height > 0:
                 clipped = [min(max(v, 0), limit - 1)
                            for v, limit in zip(box, (width, height, width, height), strict=True)]
                 self.clipped_boxes += clipped != box
@@ -186,11 +209,11 @@ class ImageNetDataset(DatasetFeatures):
         return len(self.ids)
 
     def image_path(self, image_id: str) -> Path:
-        return self.image_dir / f"{image_id}.JPEG"
+        return self._file(self.image_dir, image_id, ".JPEG")
 
     def image(self, index: int) -> np.ndarray:
         """uint8 (H,W,3) RGB."""
-        return read_image(self.image_path(self.ids[index]))
+        return read_image(self.image_path(self.ids[index]), self.max_image_pixels)
 
     def mask(self, index: int) -> None:
         """ImageNet has no masks."""
@@ -206,8 +229,4 @@ def _number(text: str | None, path: Path, key: str, default: int | None = None) 
         if default is None:
             raise DataError(f"{path}: <{key}> is missing; restore the annotation.")
         return default
-    try:
-        return int(round(float(text)))
-    except ValueError:
-        raise DataError(f"{path}: <{key}> = {text!r} is not a number; "
-                        f"restore the annotation.") from None
+    return xml_number(text, path, key, "restore the annotation")

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from wsol.datasets.classes import VOC_CLASSES, resolve_class_names
+from wsol.datasets.ids import checked_ids, read_text_lines
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
 from wsol.datasets.records import (
     DatasetFeatures,
     ImageAnnotation,
@@ -26,6 +28,7 @@ from wsol.datasets.records import (
 from wsol.datasets.roots import root_hint
 from wsol.datasets.voc_format import (  # noqa: F401  (re-exported: the documented home of these)
     VOC_PALETTE,
+    check_mask_labels,
     clip_boxes,
     read_image,
     read_voc_mask,
@@ -33,6 +36,7 @@ from wsol.datasets.voc_format import (  # noqa: F401  (re-exported: the document
     write_voc_mask,
 )
 from wsol.errors import DataError
+from wsol.io.paths import confined_path
 
 # The format-neutral names; kept under their VOC names for existing callers.
 VOCRecord = ImageRecord
@@ -46,18 +50,22 @@ class VOCDataset(DatasetFeatures):
     ``image_set`` picks ``ImageSets/<image_set>/<split>.txt`` ("Segmentation" or "Main").
     All annotations are parsed up front, so a bad XML or unknown class fails at once.
     Images without ``<mask_dir>/<id>.png`` get ``mask=None``, or raise DataError when
-    ``require_masks`` is set.
+    ``require_masks`` is set. Images and masks above ``max_image_pixels`` pixels are refused
+    from their header (``data.max_image_pixels``).
     """
 
     def __init__(self, root: str | Path, split: str,
                  class_names: str | Sequence[str] = VOC_CLASSES,
                  image_set: str = "Segmentation", require_masks: bool = False,
-                 mask_dir: str = "SegmentationClass") -> None:
+                 mask_dir: str = "SegmentationClass",
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         self.root = Path(root)
+        self.max_image_pixels = int(max_image_pixels)
         self.split = split
         self.class_names = resolve_class_names(class_names)
         self.require_masks = require_masks
         self.mask_dir = self.root / mask_dir
+        self.split_file = split_file_path(self.root, split, image_set)
         self.clipped_boxes = 0  # boxes reaching past their image: clipped, counted, logged
         self.clipped_example: Path | None = None
         _check_root(self.root)
@@ -85,7 +93,7 @@ class VOCDataset(DatasetFeatures):
 
     def _annotation(self, image_id: str) -> VOCAnnotation:
         """Parse one XML, clipping its boxes to the image and counting those clipped."""
-        path = self.root / "Annotations" / f"{image_id}.xml"
+        path = self.annotation_path(image_id)
         boxes, labels, difficult, size = read_voc_xml(path, self.class_names, clip=False)
         boxes, changed = clip_boxes(boxes, size)
         if changed and not self.clipped_boxes:
@@ -96,22 +104,30 @@ class VOCDataset(DatasetFeatures):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _file(self, folder: Path, image_id: str, suffix: str) -> Path:
+        return confined_path(folder, image_id, str(self.split_file), suffix=suffix)
+
     def image_path(self, image_id: str) -> Path:
-        return self.root / "JPEGImages" / f"{image_id}.jpg"
+        return self._file(self.root / "JPEGImages", image_id, ".jpg")
+
+    def annotation_path(self, image_id: str) -> Path:
+        return self._file(self.root / "Annotations", image_id, ".xml")
 
     def mask_path(self, image_id: str) -> Path:
-        return self.mask_dir / f"{image_id}.png"
+        return self._file(self.mask_dir, image_id, ".png")
 
     def image(self, index: int) -> np.ndarray:
         """uint8 (H,W,3) RGB."""
-        return read_image(self.image_path(self.ids[index]))
+        return read_image(self.image_path(self.ids[index]), self.max_image_pixels)
 
     def mask(self, index: int) -> np.ndarray | None:
-        """uint8 (H,W) class-index map, or None when absent and masks are not required."""
+        """uint8 (H,W) class-index map, or None when absent and masks are not required.
+        A label above the class count (other than 255) raises DataError naming the file."""
         path = self.mask_path(self.ids[index])
         if not self.require_masks and not path.exists():
             return None
-        return read_voc_mask(path)
+        return check_mask_labels(read_voc_mask(path, self.max_image_pixels),
+                                 len(self.class_names), path)
 
     def __getitem__(self, index: int) -> VOCRecord:
         index = checked_index(index, len(self))
@@ -142,13 +158,19 @@ def _check_root(root: Path) -> None:
     )
 
 
+def split_file_path(root: Path, split: str, image_set: str = "Segmentation") -> Path:
+    """``root/ImageSets/<image_set>/<split>.txt``."""
+    return Path(root) / "ImageSets" / image_set / f"{split}.txt"
+
+
 def read_split_file(root: Path, split: str, image_set: str = "Segmentation") -> list[str]:
     """Image ids listed in ``root/ImageSets/<image_set>/<split>.txt``, in file order.
 
     Accepts plain ids, per-class lines (``id  1``) and DeepLab lists
-    (``/JPEGImages/id.jpg /SegmentationClassAug/id.png``).
+    (``/JPEGImages/id.jpg /SegmentationClassAug/id.png``). An id that is not a safe file
+    name (``..``, absolute, ...) or is listed twice raises DataError naming the line.
     """
-    path = Path(root) / "ImageSets" / image_set / f"{split}.txt"
+    path = split_file_path(root, split, image_set)
     if not path.is_file():
         folder = path.parent
         per_class = re.compile(r".+_(train|val|trainval|test)$")  # e.g. dog_train.txt
@@ -159,11 +181,12 @@ def read_split_file(root: Path, split: str, image_set: str = "Segmentation") -> 
             f"Available splits there: {found or 'none'}. Pick one with data.train_split / "
             f"data.val_split / data.cam_split, or add the file."
         )
-    ids = []
-    for line in path.read_text().splitlines():
+    entries = []
+    for number, line in enumerate(read_text_lines(path, "split file"), 1):
         token = line.split()[0] if line.strip() else ""
         if token:
-            ids.append(Path(token).stem if "/" in token else token)
+            entries.append((number, Path(token).stem if "/" in token else token))
+    ids = checked_ids(entries, path)
     if not ids:
         raise DataError(f"Split file {path} lists no images; check the file.")
     return ids

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS, open_checked
 from wsol.errors import DataError
 from wsol.io.atomic import atomic_write_bytes
 
@@ -36,14 +37,15 @@ def voc_palette() -> np.ndarray:
 VOC_PALETTE = voc_palette()
 
 
-def read_image(path: Path) -> np.ndarray:
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an image file into uint8 (H,W,3) RGB.
 
     Grey is replicated to three channels; an alpha channel is dropped without compositing (the
     stored colour is kept, as PIL's ``convert("RGB")`` does); CMYK is converted; 16-bit
     samples are scaled to 8 bits (``v >> 8``); palette images are expanded. EXIF orientation is
     ignored so that pixels line up with the annotation's coordinates. A corrupt, truncated or
-    empty file raises DataError naming it.
+    empty file, or one of more than ``max_pixels`` pixels (``data.max_image_pixels``, checked
+    from the header before decoding), raises DataError naming it.
     """
     path = Path(path)
     try:
@@ -54,6 +56,13 @@ def read_image(path: Path) -> np.ndarray:
     if data.size == 0:
         raise DataError(f"Image {path} is empty (0 bytes). Re-extract the dataset or remove "
                         f"its id from the split file.")
+    raw = data.tobytes()
+    try:  # the header first: its size is checked before any decoder allocates the pixels
+        open_checked(raw, path, max_pixels).close()
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - no readable header: nothing to decode safely
+        raise _undecodable(path, err) from None
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     previous = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message says it all
@@ -64,14 +73,20 @@ def read_image(path: Path) -> np.ndarray:
     if bgr is not None:
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     try:  # formats OpenCV cannot decode (e.g. some palette files, a JPEG lacking only its EOI)
-        with Image.open(io.BytesIO(data.tobytes())) as img:
+        with open_checked(raw, path, max_pixels) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+    except DataError:
+        raise
     except Exception as err:  # noqa: BLE001 - any decoder failure means the same to the user
-        reason = ("not a recognised image format" if isinstance(err, UnidentifiedImageError)
-                  else f"{type(err).__name__}: {err}")
-        raise DataError(f"Cannot decode image {path} ({reason}); the file is corrupt, "
-                        f"truncated or not an image. Re-extract the dataset or remove its id "
-                        f"from the split file.") from None
+        raise _undecodable(path, err) from None
+
+
+def _undecodable(path: Path, err: Exception) -> DataError:
+    reason = ("not a recognised image format" if isinstance(err, UnidentifiedImageError)
+              else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    return DataError(f"Cannot decode image {path} ({reason}); the file is corrupt, truncated or "
+                     f"not an image. Re-extract the dataset or remove its id from the split "
+                     f"file.")
 
 
 def read_voc_xml(path: Path, class_names: Sequence[str], clip: bool = True
@@ -94,6 +109,9 @@ def read_voc_xml(path: Path, class_names: Sequence[str], clip: bool = True
                         f"file.") from None
     except ET.ParseError as err:
         raise DataError(f"Annotation {path} is not valid XML ({err}); restore the file.") from None
+    except OSError as err:
+        raise DataError(f"Cannot read annotation {path} ({err.strerror or err}); restore the "
+                        f"file.") from None
     width = _int(root.findtext("size/width"), path, "size/width", default=0)
     height = _int(root.findtext("size/height"), path, "size/height", default=0)
     boxes, labels, difficult = [], [], []
@@ -160,11 +178,23 @@ def _int(text: str | None, path: Path, key: str, default: int | None = None) -> 
         if default is None:
             raise DataError(f"{path}: <{key}> is missing; fix the annotation.")
         return default
+    return xml_number(text, path, key, "fix the annotation")
+
+
+COORDINATE_LIMIT = 10**9  # far beyond any image; keeps int64 arithmetic safe
+
+
+def xml_number(text: str, path: Path, key: str, fix: str) -> int:
+    """The integer an XML field holds (``"273"`` or ``"273.0"``, rounded); DataError naming
+    ``path`` and ``<key>`` for text that is not a finite number within +-10^9."""
     try:
-        return int(round(float(text)))  # some tools write "273.0"
+        value = float(text)  # some tools write "273.0"
     except ValueError:
-        raise DataError(f"{path}: <{key}> = {text!r} is not a number; "
-                        f"fix the annotation.") from None
+        raise DataError(f"{path}: <{key}> = {text!r} is not a number; {fix}.") from None
+    if not abs(value) <= COORDINATE_LIMIT:  # also NaN
+        raise DataError(f"{path}: <{key}> = {text.strip()!r} is not a finite number within "
+                        f"+-{COORDINATE_LIMIT:.0e}; {fix}.")
+    return int(round(value))
 
 
 def voc_xml_string(filename: str, size: tuple[int, int], objects: Sequence[dict],
@@ -188,17 +218,21 @@ def voc_xml_string(filename: str, size: tuple[int, int], objects: Sequence[dict]
     return "".join(parts)
 
 
-def read_voc_mask(path: Path) -> np.ndarray:
-    """Class-index map uint8 (H,W) from a VOC PNG (palette, greyscale, or VOC-coloured RGB)."""
+def read_voc_mask(path: Path, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Class-index map uint8 (H,W) from a VOC PNG (palette, greyscale, or VOC-coloured RGB).
+
+    A file of more than ``max_pixels`` pixels is refused from its header (DataError)."""
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with open_checked(path, path, max_pixels) as img:
             img.load()
             mode = img.mode
             array = np.asarray(img)
     except FileNotFoundError:
         raise DataError(f"Segmentation mask {path} is missing; restore it, or use a split "
                         f"without masks.") from None
+    except DataError:
+        raise
     except Exception as err:  # noqa: BLE001
         raise DataError(f"Cannot read segmentation mask {path} ({err}); "
                         f"restore the file.") from None
@@ -212,6 +246,18 @@ def read_voc_mask(path: Path) -> np.ndarray:
         return array.astype(np.uint8)
     raise DataError(f"Segmentation mask {path} has PIL mode {mode!r}; expected a palette or "
                     f"greyscale PNG of class indices.")
+
+
+def check_mask_labels(mask: np.ndarray, num_classes: int, path: Path | str) -> np.ndarray:
+    """``mask`` uint8 (H,W) unchanged when every value is a label of ``num_classes`` classes
+    (0 background, k+1 class k, 255 ignore); DataError naming ``path`` and the value else."""
+    bad = (mask > num_classes) & (mask != 255)
+    if bad.any():
+        value = int(mask[bad].max())
+        raise DataError(f"Mask {path} holds label {value} at {int(bad.sum())} pixel(s), but "
+                        f"with {num_classes} classes labels run 0..{num_classes} (and 255 for "
+                        f"ignore); fix the mask, or set data.classes to its dataset's classes.")
+    return mask
 
 
 def _indices_from_colours(rgb: np.ndarray, path: Path) -> np.ndarray:

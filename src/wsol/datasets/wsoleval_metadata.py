@@ -14,42 +14,24 @@
                                                         it empty
                        (empty)                          no localization (the train splits)
 
-Every id is checked to be a safe relative path (it is joined to the dataset root) and listed
-once; a malformed line stops with one DataError naming the file, the line and the fix.
+Every id is checked to be a safe relative path (it is joined to the dataset root:
+:func:`wsol.io.paths.entry_problem`) and listed once; a malformed line stops with one DataError
+naming the file, the line and the fix.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wsol.datasets.ids import checked_ids, read_text_lines
 from wsol.errors import DataError
+from wsol.io.paths import entry_problem
 
 SPLITS = ("train", "val", "test")
 SPLIT_ALIASES = {"train-weaksup": "train", "train-fullsup": "val"}
 FILES = ("image_ids.txt", "class_labels.txt", "image_sizes.txt", "localization.txt")
 README = "data/README.md"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def unsafe_entry(entry: str) -> str | None:
-    """Why a relative path read from metadata cannot name a file under the dataset root.
-
-    A minimal confinement check (empty, absolute, ``..``, backslash, control characters);
-    wsol.io.paths.confined_path (issue 12) is the general gate and replaces this once merged.
-    """
-    if not entry:
-        return "is empty"
-    if _CONTROL.search(entry):
-        return "holds a control character"
-    if entry.startswith("/") or (len(entry) > 1 and entry[1] == ":"):
-        return "is an absolute path"
-    if "\\" in entry:
-        return "holds a backslash"
-    if ".." in entry.split("/"):
-        return "climbs out of the dataset root with '..'"
-    return None
 
 
 def split_folder(metadata_root: Path, split: str) -> Path:
@@ -89,11 +71,8 @@ def _lines(path: Path) -> list[tuple[int, str]]:
     if not path.is_file():
         raise DataError(f"wsolevaluation metadata file {path} is missing; copy the split's four "
                         f"files {list(FILES)} from wsolevaluation's metadata/ ({README}).")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"Cannot read {path} ({err}); restore the file.") from None
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    lines = read_text_lines(path, "wsolevaluation metadata file")
+    return [(n, line.strip()) for n, line in enumerate(lines, 1) if line.strip()]
 
 
 def _fields(path: Path, number: int, line: str, count: int | tuple[int, ...], what: str
@@ -115,17 +94,7 @@ def _int(path: Path, number: int, text: str) -> int:
 
 def _read_ids(folder: Path) -> list[str]:
     path = folder / "image_ids.txt"
-    ids, seen = [], {}
-    for number, image_id in _lines(path):
-        problem = unsafe_entry(image_id)
-        if problem:
-            raise DataError(f"{path}:{number}: image id {image_id[:80]!r} {problem}; ids name "
-                            f"files under data.root. Correct or remove that line.")
-        if image_id in seen:
-            raise DataError(f"{path}:{number}: image id {image_id!r} is listed again (first on "
-                            f"line {seen[image_id]}); remove the duplicate line.")
-        seen[image_id] = number
-        ids.append(image_id)
+    ids = checked_ids(_lines(path), path)  # safe relative paths, each listed once
     if not ids:
         raise DataError(f"{path} lists no images; restore the file.")
     return ids
@@ -178,7 +147,7 @@ def _read_localization(meta: SplitMetadata) -> None:
             continue
         image_id, mask, ignore = _fields(path, number, line, 3, "<image_id>,<mask>,<ignore>")
         for entry in (mask, ignore) if ignore else (mask,):
-            problem = unsafe_entry(entry)
+            problem = entry_problem(entry)
             if problem:
                 raise DataError(f"{path}:{number}: mask path {entry[:80]!r} {problem}; mask "
                                 f"paths name files under data.mask_dir. Correct that line.")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
+from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS, open_checked
 from wsol.datasets.records import (
     DatasetFeatures,
     ImageAnnotation,
@@ -41,6 +41,7 @@ from wsol.datasets.wsoleval_metadata import (
     read_split,
 )
 from wsol.errors import DataError
+from wsol.io.paths import confined_path
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +88,19 @@ class WsolEvalDataset(DatasetFeatures):
         require_masks: accepted for the common signature: a split with masks always reads
             them, a box split has none (:meth:`mask` returns None).
         check_files: False skips the image existence check (the data checker lists them).
+        max_image_pixels: images and masks above it are refused from their header.
     """
 
     def __init__(self, root: str | Path, split: str, class_names: Sequence[str] | None = None,
                  metadata_root: str | Path | None = None, mask_dir: str = ".",
-                 require_masks: bool = False, check_files: bool = True) -> None:
+                 require_masks: bool = False, check_files: bool = True,
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
         if metadata_root is None:
             raise DataError("data.metadata_dir is not set: point it at the dataset's folder of "
                             f"wsolevaluation's metadata/ ({README}).")
         self.root = Path(root)
         self.split = split
+        self.max_image_pixels = int(max_image_pixels)
         self.meta: SplitMetadata = read_split(Path(metadata_root), split)
         self.class_names = tuple(class_names) if class_names is not None \
             else wsolevaluation_class_names(metadata_root)
@@ -151,18 +155,21 @@ class WsolEvalDataset(DatasetFeatures):
         return len(self.ids)
 
     def image_path(self, image_id: str) -> Path:
-        return self.root / image_id
+        return confined_path(self.root, image_id, str(self.meta.folder / "image_ids.txt"))
+
+    def _mask_path(self, entry: str) -> Path:
+        return confined_path(self.mask_root, entry, str(self.meta.folder / "localization.txt"))
 
     def mask_files(self, image_id: str) -> list[Path]:
         """The instance masks and (if named) the ignore mask of ``image_id``; [] for boxes."""
         entries = list(self.meta.masks.get(image_id, []))
         if self.meta.ignore.get(image_id):
             entries.append(self.meta.ignore[image_id])
-        return [self.mask_root / e for e in entries]
+        return [self._mask_path(e) for e in entries]
 
     def image(self, index: int) -> np.ndarray:
         """uint8 (H,W,3) RGB."""
-        return read_image(self.image_path(self.ids[index]))
+        return read_image(self.image_path(self.ids[index]), self.max_image_pixels)
 
     def mask(self, index: int) -> np.ndarray | None:
         """uint8 (H,W) at the image's size: k+1 on the union of the instance masks (k its
@@ -172,12 +179,14 @@ class WsolEvalDataset(DatasetFeatures):
         image_id = self.ids[index]
         width, height = self._image_size(image_id)
         foreground = np.zeros((height, width), bool)
+        pixels = self.max_image_pixels
         for entry in self.meta.masks[image_id]:
-            foreground |= _read_binary(self.mask_root / entry, (height, width))
+            foreground |= _read_binary(self._mask_path(entry), (height, width), pixels)
         out = foreground.astype(np.uint8) * np.uint8(self.meta.labels[image_id] + 1)
         ignore = self.meta.ignore.get(image_id)
         if ignore:
-            out[_read_binary(self.mask_root / ignore, (height, width)) & ~foreground] = 255
+            out[_read_binary(self._mask_path(ignore), (height, width), pixels)
+                & ~foreground] = 255
         return out
 
     def _image_size(self, image_id: str) -> tuple[int, int]:
@@ -186,8 +195,10 @@ class WsolEvalDataset(DatasetFeatures):
             return size
         path = self.image_path(image_id)
         try:
-            with Image.open(path) as img:  # the header only: no decode
+            with open_checked(path, path, self.max_image_pixels) as img:  # the header only
                 return img.size
+        except DataError:
+            raise
         except Exception as err:  # noqa: BLE001 - any failure: the image is unusable
             raise DataError(f"Cannot read image {path} ({type(err).__name__}); restore it or "
                             f"remove its id from image_ids.txt.") from None
@@ -197,18 +208,20 @@ class WsolEvalDataset(DatasetFeatures):
         return record_at(self, index, self.image(index), self.mask(index))
 
 
-def _read_binary(path: Path, shape: tuple[int, int]) -> np.ndarray:
-    """bool (H,W): pixels > 0 of a greyscale mask file, resized (nearest) to ``shape``."""
+def _read_binary(path: Path, shape: tuple[int, int], max_pixels: int) -> np.ndarray:
+    """bool (H,W): pixels > 0 of a mask file (any mode, as grey), resized (nearest) to
+    ``shape``; refused from its header above ``max_pixels``."""
     try:
-        data = np.fromfile(path, np.uint8)
-    except OSError:
-        raise DataError(f"Mask {path} is missing or unreadable; restore it (OpenImages30k "
-                        f"masks unpack beside the images, {README}) or fix data.mask_dir.") \
-            from None
-    grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
-    if grey is None:
-        raise DataError(f"Cannot decode mask {path}; the file is corrupt or not an image. "
-                        f"Restore it.")
+        with open_checked(path, path, max_pixels) as img:
+            grey = np.asarray(img.convert("L"))
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"Mask {path} is missing; restore it (OpenImages30k masks unpack "
+                        f"beside the images, {README}) or fix data.mask_dir.") from None
+    except Exception as err:  # noqa: BLE001 - any decoder failure: the file is unusable
+        raise DataError(f"Cannot decode mask {path} ({type(err).__name__}); the file is "
+                        f"corrupt or not an image. Restore it.") from None
     if grey.shape != shape:
         grey = cv2.resize(grey, shape[::-1], interpolation=cv2.INTER_NEAREST)
     return grey > 0

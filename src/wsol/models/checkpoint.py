@@ -1,18 +1,20 @@
 """The portable classifier file the train stage writes and the CAM stage reads.
 
 It holds tensors and plain metadata only, so it loads with ``weights_only=True`` and nothing is
-ever unpickled.
+ever unpickled. A SHA-256 of the weights is written with them and checked on load: torch's
+reader does not check its zip's CRCs, so a flipped bit would otherwise load as other weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from wsol.errors import WeightsError
+from wsol.errors import WeightsError, WsolError
 from wsol.io.atomic import atomic_write_with
 from wsol.models.backbones import build_backbone
 
@@ -27,9 +29,20 @@ def save_classifier(path: Path, net: nn.Module, meta: dict) -> None:
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise ValueError(f"classifier metadata lacks {missing}")
-    payload = {"format": "wsol-classifier-v1", **meta,
-               "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    payload = {"format": "wsol-classifier-v1", **meta, "state_dict": state,
+               "state_dict_sha256": state_dict_sha256(state)}
     atomic_write_with(Path(path), lambda handle: torch.save(payload, handle))
+
+
+def state_dict_sha256(state: dict) -> str:
+    """Hex SHA-256 over a state dict's names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def require_checkpoint(path: Path) -> Path:
@@ -74,6 +87,7 @@ def load_classifier(
     if lacking:
         raise WeightsError(f"{path} is a damaged wsol checkpoint (no {lacking}); retrain "
                            "(stages=[train,...]) or point model.checkpoint at another model.pt.")
+    _check_meta(path, payload)
     saved = list(payload["class_names"])
     if class_names is not None and list(class_names) != saved:
         raise WeightsError(
@@ -81,8 +95,13 @@ def load_classifier(
             f"has {len(class_names)} classes {list(class_names)[:5]}...; retrain or pick the "
             "matching data config."
         )
-    net, target_layer = build_backbone(payload["arch"], payload["num_classes"], None,
-                                       payload["output_stride"])
+    try:
+        net, target_layer = build_backbone(payload["arch"], payload["num_classes"], None,
+                                           payload["output_stride"])
+    except WsolError as err:  # it names config keys; the file is what is wrong here
+        raise WeightsError(f"{path}: its metadata describes no model this version builds "
+                           f"({err}); retrain (stages=[train,...]) or point model.checkpoint at "
+                           "another model.pt.") from None
     try:
         net.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as err:  # edited or mixed-up weights
@@ -94,3 +113,37 @@ def load_classifier(
     net.eval()
     meta = {k: payload[k] for k in META_KEYS}
     return net, target_layer, meta
+
+
+def _check_meta(path: Path, payload: dict) -> None:
+    """The metadata agrees with itself and the weights: types, ``num_classes`` equal to the
+    number of class names, every floating-point tensor finite (a diverged run saves NaNs)."""
+    names, count, stride = payload["class_names"], payload["num_classes"], payload["output_stride"]
+    problem = None
+    if not isinstance(payload["arch"], str):
+        problem = f"arch is {payload['arch']!r}, not a name"
+    elif not (isinstance(names, list | tuple) and names
+              and all(isinstance(n, str) for n in names)):
+        problem = "class_names is not a list of names"
+    elif not (isinstance(count, int) and not isinstance(count, bool) and count == len(names)):
+        problem = f"num_classes={count!r} but it lists {len(names)} class names"
+    elif not isinstance(stride, int) or isinstance(stride, bool):
+        problem = f"output_stride={stride!r} is not an integer"
+    elif not isinstance(payload["state_dict"], dict):
+        problem = "state_dict is not a mapping of tensors"
+    checksum = payload.get("state_dict_sha256")  # None: written before checksums existed
+    if problem is None and checksum is not None and not (
+            all(isinstance(t, torch.Tensor) for t in payload["state_dict"].values())
+            and state_dict_sha256(payload["state_dict"]) == checksum):
+        problem = ("its weights do not match the checksum saved with them (the file changed "
+                   "after it was written: a copy error or a flipped bit)")
+    if problem is None:
+        for key, tensor in payload["state_dict"].items():
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() \
+                    and not bool(torch.isfinite(tensor).all()):
+                problem = (f"tensor {key!r} holds NaN or infinite values (training diverged, "
+                           "or the file was damaged)")
+                break
+    if problem:
+        raise WeightsError(f"{path} is a damaged wsol checkpoint: {problem}; retrain "
+                           "(stages=[train,...]) or point model.checkpoint at another model.pt.")

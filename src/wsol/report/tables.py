@@ -5,12 +5,33 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from wsol.report.published import PAPER_ROWS, PaperRow
 
 COLUMNS = ("table", "setting", "metric", "published", "source", "ours", "command")
+
+
+def load_json_dict(path: Path) -> dict | None:
+    """The JSON object in ``path``, or None when it is unreadable, not JSON or not an object
+    (a file damaged or written by hand; our own writes are atomic)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def load_metrics(path: Path) -> dict[str, float] | None:
+    """The finite numbers of a ``metrics.json`` (other entries dropped), or None when the file
+    cannot be read as a JSON object."""
+    metrics = load_json_dict(path)
+    if metrics is None:
+        return None
+    return {str(k): float(v) for k, v in metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def find_runs(roots: Iterable[Path]) -> dict[str, dict]:
@@ -24,17 +45,17 @@ def find_runs(roots: Iterable[Path]) -> dict[str, dict]:
             metrics_path = info_path.with_name("metrics.json")
             if not metrics_path.is_file():
                 continue
-            try:
-                info = json.loads(info_path.read_text())
-                metrics = json.loads(metrics_path.read_text())
-            except json.JSONDecodeError:
+            info, metrics = load_json_dict(info_path), load_metrics(metrics_path)
+            if info is None or metrics is None:
                 continue  # not ours or damaged by hand; our own writes are atomic
             stamp = metrics_path.stat().st_mtime
             name = info.get("experiment")
-            if name and info.get("variant"):  # a training-time method on a CAM recipe
-                name = f"{name}+{info['variant']}"
+            name = name if isinstance(name, str) else None
+            variant = info.get("variant")
+            if name and variant and isinstance(variant, str):  # a method on a CAM recipe
+                name = f"{name}+{variant}"
             if name and (name not in found or stamp > found[name][0]):
-                found[name] = (stamp, {"metrics": metrics, "command": info.get("command", ""),
+                found[name] = (stamp, {"metrics": metrics, "command": str(info.get("command", "")),
                                        "run_dir": str(info_path.parent)})
     return {name: entry for name, (_, entry) in found.items()}
 

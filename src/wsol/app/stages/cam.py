@@ -19,6 +19,7 @@ from wsol.app.distributed import RankShard
 from wsol.app.schema import CamConfig, RunConfig
 from wsol.app.selection import selection_run
 from wsol.cam import CamStore, GradCAM, multiscale_cams
+from wsol.cam.finite import require_finite
 from wsol.io.cpus import loader_workers
 from wsol.training.datamodule import CamDataset
 
@@ -28,8 +29,10 @@ log = logging.getLogger(__name__)
 class CamPredictor(pl.LightningModule):
     """Wraps a classifier and the CAM engine; ``predict_step`` returns one record per image."""
 
-    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: CamConfig) -> None:
+    def __init__(self, net: torch.nn.Module, target_layer: str, cam_cfg: CamConfig,
+                 model_name: str = "being explained") -> None:
         super().__init__()
+        self.model_name = model_name  # for the message when its outputs are not finite
         self.net = net
         self.target_layer = target_layer
         self.cam_cfg = cam_cfg
@@ -68,6 +71,8 @@ class CamPredictor(pl.LightningModule):
             self.engine, batch["image"], classes, scales=tuple(self.cam_cfg.scales),
             flip=bool(self.cam_cfg.flip),
             out_size=(max(1, height // stride), max(1, width // stride)), return_logits=True)
+        require_finite(logits, maps, batch["image_id"], self.model_name,
+                       self.cam_cfg.precision)
         if callable(classes):  # what the picker chose from these very logits
             classes = self._topk(logits)
         # multi-label classifier: each class's own sigmoid is its score (boxes.json "score")
@@ -124,8 +129,9 @@ def cam_input_size(cfg: RunConfig) -> int | None:
 
 
 def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
-    """Index batches of ``batch_size`` over ``ids`` that hold at least one unstored image."""
-    done = set(store.ids())
+    """Index batches of ``batch_size`` over ``ids`` that hold at least one image without an
+    intact file (missing, or damaged: :meth:`CamStore.intact` removes those)."""
+    done = store.intact(ids)
     starts = range(0, len(ids), max(1, int(batch_size)))
     batches = [list(range(s, min(s + int(batch_size), len(ids)))) for s in starts]
     return [b for b in batches if any(ids[i] not in done for i in b)]
@@ -152,7 +158,7 @@ def _cams_of_split(run: Run) -> dict[str, float]:
     images = run.data.open(cfg.data.cam_split)
     location = cam_location(run, images)
     store = CamStore(location.path, location.inputs, key=location.key,
-                     expected_images=len(images))
+                     expected_images=len(images), max_image_pixels=cfg.data.max_image_pixels)
     write_cam_record(run, location)
     run._memo["store"] = location.path  # the later stages of this run read this store
     todo = pending_batches(list(images.ids), store, cfg.cam.batch_size)
@@ -174,7 +180,10 @@ def _cams_of_split(run: Run) -> dict[str, float]:
         callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
         default_root_dir=str(run.run_dir),
     )
-    predictor = CamPredictor(net, target_layer, cfg.cam)
+    source = run.classifier
+    model_name = f"torchvision {cfg.model.arch} {cfg.model.weights}" \
+        if source.kind == "pretrained" else str(source.checkpoint)
+    predictor = CamPredictor(net, target_layer, cfg.cam, model_name)
     predictor.allow_zero_length_dataloader_with_multiple_devices = True  # see RankShard
     trainer.predict(predictor, loader, return_predictions=False)
     log.info("cam rank %d/%d: computed %d of %d pending batches", trainer.global_rank,

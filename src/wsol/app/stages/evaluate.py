@@ -18,11 +18,12 @@ from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
 from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
-from wsol.app.stages.scoring import EvaluationSuite
+from wsol.app.stages.scoring import EvaluationSuite, finite_metrics
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
-from wsol.datasets.voc import read_voc_mask
+from wsol.datasets.voc import check_mask_labels, read_voc_mask
 from wsol.errors import DataError
+from wsol.io.paths import confined_path
 from wsol.metrics import LabelEvaluator
 from wsol.viz import save_example_figures
 
@@ -52,6 +53,7 @@ def evaluate_stage(run: Run) -> dict[str, float]:
                                              select_metrics))
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
+        metrics = finite_metrics(metrics)
     # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
     metrics["data/clipped_boxes"] = float(images.clipped_boxes)
     metrics["data/dropped_empty_images"] = float(images.dropped_empty)
@@ -71,7 +73,7 @@ def _store(run: Run) -> CamStore | None:
     if path is None:
         raise DataError("No CAM store for this configuration; run the cam stage first "
                         "(stages=[cam,...]) or set model.checkpoint / cam.store_dir.")
-    return CamStore(path)
+    return CamStore(path, max_image_pixels=run.config.data.max_image_pixels)
 
 
 def _score_maps(run: Run, images: LabelledImages, store: CamStore
@@ -85,6 +87,7 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore
     for image_id in tqdm(ids, desc="evaluate", unit="img"):
         index = index_of[image_id]
         cams, class_ids = store.read(image_id)
+        check_map_classes(cfg.cam.classes, store, image_id, class_ids, images.labels[index])
         mask_path = images.mask_path(image_id)
         suite.add(image_id, cams, class_ids, images.annotations[index], images.mask(index),
                   str(mask_path) if mask_path else "")
@@ -101,19 +104,44 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore
 
 def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, float]:
     """``seeds/miou`` and ``seeds/coverage`` of one label PNG per image of the split."""
-    seed_seg = LabelEvaluator(len(images.class_names) + 1)
+    num_classes = len(images.class_names)
+    seed_seg = LabelEvaluator(num_classes + 1)
     scored = 0
     for index, image_id in enumerate(tqdm(images.ids, desc="evaluate seeds", unit="img")):
         mask = images.mask(index)
-        if mask is not None:
-            seed_seg.accumulate(_read_seed(seeds_dir, image_id), mask)
-            scored += 1
+        if mask is None:
+            continue
+        seed = _read_seed(seeds_dir, image_id, num_classes, images.max_image_pixels)
+        if seed.shape != mask.shape:
+            raise DataError(f"Seed {seeds_dir / image_id}.png is {seed.shape[1]}x"
+                            f"{seed.shape[0]} but the ground truth of {image_id} is "
+                            f"{mask.shape[1]}x{mask.shape[0]}; eval.seeds_dir must hold "
+                            f"one label PNG per image at the image's size.")
+        seed_seg.accumulate(seed, mask)
+        scored += 1
     if not scored:
         raise DataError(f"eval.seeds_dir={seeds_dir}: the split has no ground-truth masks to "
                         "score label PNGs against; pick a split with masks (data.cam_split).")
     result = seed_seg.compute()
     return {"seeds/miou": round(float(result["miou"]), 2),
             "seeds/coverage": round(float(result["coverage"]), 2)}
+
+
+def check_map_classes(classes: str, store: CamStore, image_id: str, class_ids: np.ndarray,
+                      labels: np.ndarray) -> None:
+    """With ``cam.classes=gt`` (``classes``) the stored maps must be for exactly the image's
+    labelled classes (``labels`` float32 (C,) multi-hot); else the annotations changed after
+    the maps were made and scoring them would pair maps with the wrong classes."""
+    if classes != "gt":
+        return
+    wanted = np.flatnonzero(labels).tolist()
+    if sorted(class_ids.tolist()) != wanted:
+        raise DataError(
+            f"The maps of image {image_id!r} in {store.directory} are for classes "
+            f"{sorted(class_ids.tolist())} but its annotation now lists {wanted}: the labels "
+            f"changed after the maps were made. Rerun the cam stage (stages=[cam,...]; the "
+            f"cache key covers the labels, so it makes new maps), or with cam.store_dir point "
+            f"it at a fresh folder.")
 
 
 def scored_ids(split_ids: list[str], store: CamStore, cam_dir: Path) -> list[str]:
@@ -132,10 +160,10 @@ def scored_ids(split_ids: list[str], store: CamStore, cam_dir: Path) -> list[str
     return list(split_ids)
 
 
-def _read_seed(seeds_dir: Path, image_id: str) -> np.ndarray:
+def _read_seed(seeds_dir: Path, image_id: str, num_classes: int, max_pixels: int) -> np.ndarray:
     """One image's label PNG from ``eval.seeds_dir`` (0 background, k+1 class k, 255 unlabelled)."""
-    path = seeds_dir / f"{image_id}.png"
+    path = confined_path(seeds_dir, image_id, "eval.seeds_dir", suffix=".png")
     if not path.is_file():
         raise DataError(f"eval.seeds_dir has no seed for {image_id}: {path} is missing. "
                         "Name the seeds <image_id>.png, one per scored image.")
-    return read_voc_mask(path)
+    return check_mask_labels(read_voc_mask(path, max_pixels), num_classes, path)

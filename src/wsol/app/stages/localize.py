@@ -2,7 +2,9 @@
 
 Boxes go to ``boxes.json`` in the COCO results format (``bbox`` = ``[x, y, w, h]`` of the
 inclusive pixel box, ``category_id`` 1-based); seeds go to ``seeds/<image_id>.png`` as VOC
-palette PNGs (0 background, k+1 class k).
+palette PNGs (0 background, k+1 class k). The images are the split's (every one must have
+maps), never whatever files the store holds; ``seeds/`` is replaced whole when every seed is
+written, so a run stopped half-way leaves the previous folder as it was.
 """
 
 from __future__ import annotations
@@ -11,36 +13,42 @@ from tqdm import tqdm
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.stages.evaluate import check_map_classes, scored_ids
 from wsol.cam import CamStore
 from wsol.datasets.voc import write_voc_mask
 from wsol.io.atomic import atomic_write_json
+from wsol.io.paths import confined_path
+from wsol.io.staged import staged_directory
 from wsol.localize import box_from_protocol, seed_from_cams
 
 
 def localize_stage(run: Run) -> dict[str, float]:
     """Threshold every stored map into a box (``eval.box_protocol``) and a seed
     (``eval.bg_threshold``)."""
-    ev = run.config.eval
+    cfg = run.config
+    ev = cfg.eval
     names = run.class_names()
-    store = CamStore(store_for_reading(run))
-    images = run.data.open(run.config.data.cam_split)
+    store = CamStore(store_for_reading(run), max_image_pixels=cfg.data.max_image_pixels)
+    images = run.data.open(cfg.data.cam_split)
+    ids = scored_ids(images.ids, store, store.directory)
     results = []
-    ids = store.ids()
-    for image_id in tqdm(ids, desc="localize", unit="img"):
-        cams, class_ids, scores = store.read_scored(image_id)
-        # the classifier's probability when the store has it (maps made before: the map's peak)
-        if scores is None:
-            scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []
-        for cam, class_id, score in zip(cams, class_ids.tolist(), scores, strict=True):
-            x0, y0, x1, y1 = box_from_protocol(cam, ev.box_protocol,
-                                               threshold=ev.box_threshold).tolist()
-            # COCO results need numeric image and category ids; VOC-style sets keep names
-            results.append({"image_id": images.result_image_id(image_id),
-                            "category_id": images.result_category_id(class_id),
-                            "category": names[class_id],
-                            "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
-                            "score": round(float(score), 6)})
-        seed = seed_from_cams(cams, class_ids, ev.bg_threshold)
-        write_voc_mask(run.seeds_dir / f"{image_id}.png", seed)
-    atomic_write_json(run.boxes_path, results)
+    with staged_directory(run.seeds_dir) as seeds_dir:
+        for index, image_id in enumerate(tqdm(ids, desc="localize", unit="img")):
+            cams, class_ids, scores = store.read_scored(image_id)
+            check_map_classes(cfg.cam.classes, store, image_id, class_ids, images.labels[index])
+            # the classifier's probability when the store has it (older maps: the map's peak)
+            if scores is None:
+                scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []
+            for cam, class_id, score in zip(cams, class_ids.tolist(), scores, strict=True):
+                x0, y0, x1, y1 = box_from_protocol(cam, ev.box_protocol,
+                                                   threshold=ev.box_threshold).tolist()
+                # COCO results need numeric image and category ids; VOC-style sets keep names
+                results.append({"image_id": images.result_image_id(image_id),
+                                "category_id": images.result_category_id(class_id),
+                                "category": names[class_id],
+                                "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
+                                "score": round(float(score), 6)})
+            seed = seed_from_cams(cams, class_ids, ev.bg_threshold)
+            write_voc_mask(confined_path(seeds_dir, image_id, "the split", suffix=".png"), seed)
+        atomic_write_json(run.boxes_path, results)
     return {"localize/images": float(len(ids))}

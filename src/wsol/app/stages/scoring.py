@@ -9,6 +9,9 @@ boxes.
 
 from __future__ import annotations
 
+import logging
+import math
+
 import numpy as np
 
 from wsol.app.schema import CamConfig, EvalConfig
@@ -24,6 +27,8 @@ from wsol.metrics import (
     box_iou,
     center_baseline_map,
 )
+
+log = logging.getLogger(__name__)
 
 
 def sweep_grid(explicit, step: float, key: str, must_include: float | None = None,
@@ -44,6 +49,16 @@ def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
     out = (mask == class_id + 1).astype(np.uint8)
     out[mask == 255] = 255
     return out
+
+
+def finite_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` without the values that are undefined on this split (NaN: e.g. seed mIoU
+    when every mask pixel is ignore), each named in one warning: a number is never NaN."""
+    undefined = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    if undefined:
+        log.warning("left out of metrics.json, undefined on this split (no ground-truth pixel "
+                    "of a scored class, or no prediction): %s", ", ".join(undefined))
+    return {k: v for k, v in metrics.items() if math.isfinite(v)}
 
 
 class EvaluationSuite:
@@ -135,10 +150,11 @@ class EvaluationSuite:
                 "seg/best_threshold": seg_result["best_threshold"],
             })
         if self.mask_pairs:
-            metrics["loc/pxap"] = self.pxap.compute()["pxap"]
-            metrics["baseline/center/pxap"] = self.center_pxap.compute()["pxap"]
+            metrics["loc/pxap"] = self._pxap(self.pxap)
+            metrics["baseline/center/pxap"] = self._pxap(self.center_pxap)
             metrics["loc/mask_pairs"] = float(self.mask_pairs)
-        return {k: round(float(v), 4 if "threshold" in k else 2) for k, v in metrics.items()}
+        return finite_metrics({k: round(float(v), 4 if "threshold" in k else 2)
+                               for k, v in metrics.items()})
 
     def _box_metrics(self) -> dict[str, float]:
         box_result, center = self.boxes.compute(), self.center.compute()
@@ -163,6 +179,15 @@ class EvaluationSuite:
                 metrics[f"loc/top{k}_loc_err"] = acc[f"top{k}_loc_err"]
                 metrics[f"cls/top{k}_err"] = acc[f"top{k}_cls_err"]
         return metrics
+
+    @staticmethod
+    def _pxap(evaluator: PxAPEvaluator) -> float:
+        """PxAP in percent; NaN when undefined (no ground-truth pixel of a scored class, every
+        one ignored, or maps that are zero everywhere), which :func:`finite_metrics` reports."""
+        try:
+            return evaluator.compute()["pxap"]
+        except ValueError:  # its two documented cases: no foreground, nothing predicted
+            return float("nan")
 
     def seg_curve(self) -> np.ndarray | None:
         """Seed mIoU (percent) per background threshold, or None without masks."""

@@ -1,0 +1,147 @@
+"""Reading one CAM store file with every check a damaged or foreign file can fail.
+
+A map file is a zip (``np.savez``, uncompressed) of ``cams`` float16 (K, h, w), ``scale``
+float32 (K,), ``class_ids`` int64 (K,), ``image_size`` int64 (2,) and optionally ``scores``
+float32 (K,). :func:`read_map_file` checks the zip (each member's CRC-32, read to its end),
+the member names, each array's header (dtype, shape) *before* reading its data, the shapes
+against each other, class ids in range and unique, and finite values; any failure is one
+:class:`DamagedMapFile` naming the file and what is wrong. A truncated copy, a flipped bit, a
+hand-made ``.npz`` with other arrays, or a header declaring a huge array never gets further.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wsol.errors import DataError
+
+DTYPES = {"cams": np.dtype("<f2"), "scale": np.dtype("<f4"), "class_ids": np.dtype("<i8"),
+          "image_size": np.dtype("<i8"), "scores": np.dtype("<f4")}
+REQUIRED = ("cams", "scale", "class_ids", "image_size")
+NDIM = {"cams": 3, "scale": 1, "class_ids": 1, "image_size": 1, "scores": 1}
+# The header numpy writes; parsed by a regex (ast.literal_eval, numpy's way, is a third of the
+# verification time), any other spelling by literal_eval as a fallback.
+_HEADER = re.compile(r"\{'descr': '([^']+)', 'fortran_order': (False|True), "
+                     r"'shape': \(([0-9, ]*)\), \}\s*$")
+MAX_HEADER = 4096
+
+
+class DamagedMapFile(DataError):
+    """A CAM store file that exists but cannot be trusted; the cam stage recomputes it."""
+
+
+@dataclass(frozen=True)
+class MapFile:
+    """One verified file: cams float16 (K, h, w) finite, scale float32 (K,) > 0,
+    class_ids int64 (K,), image_size (H, W), scores float32 (K,) in [0, 1] or None."""
+
+    cams: np.ndarray
+    scale: np.ndarray
+    class_ids: np.ndarray
+    image_size: tuple[int, int]
+    scores: np.ndarray | None
+
+
+def _header(handle) -> tuple[str, bool, tuple[int, ...]]:
+    """(dtype string, fortran order, shape) from the .npy header at ``handle``'s position."""
+    magic = handle.read(8)
+    if magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3):
+        raise ValueError("not a .npy array")
+    size_format = "<H" if magic[6] == 1 else "<I"
+    (length,) = struct.unpack(size_format, handle.read(struct.calcsize(size_format)))
+    if length > MAX_HEADER:
+        raise ValueError(f".npy header of {length} bytes")
+    text = handle.read(length).decode("latin1")
+    match = _HEADER.match(text)
+    if match:
+        shape = tuple(int(v) for v in match[3].replace(" ", "").split(",") if v)
+        return match[1], match[2] == "True", shape
+    header = ast.literal_eval(text)
+    if not (isinstance(header, dict) and isinstance(header.get("descr"), str)
+            and isinstance(header.get("shape"), tuple)
+            and all(isinstance(v, int) and v >= 0 for v in header["shape"])):
+        raise ValueError(f".npy header {text[:60]!r}")
+    return header["descr"], bool(header.get("fortran_order")), header["shape"]
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    name = info.filename[:-4]
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"member {info.filename} is compressed (wsol writes them stored)")
+    with archive.open(info) as handle:
+        descr, fortran, shape = _header(handle)
+        dtype = DTYPES[name]
+        if descr != dtype.str or len(shape) != NDIM[name] or fortran:
+            raise ValueError(f"{name} is {descr} {shape}, expected {dtype.str} with "
+                             f"{NDIM[name]} dimension(s)")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > info.file_size:  # a header declaring more than the file holds
+            raise ValueError(f"{name} declares {shape}, more data than the file holds")
+        data = handle.read(nbytes)
+        if len(data) != nbytes or handle.read(1):  # reading to the end checks the CRC-32
+            raise ValueError(f"{name} holds {len(data)} bytes of data for shape {shape}")
+    return np.frombuffer(data, dtype).reshape(shape)
+
+
+def _check(arrays: dict[str, np.ndarray], num_classes: int | None,
+           max_pixels: int) -> None:
+    cams, scale, ids, size = (arrays[k] for k in REQUIRED)
+    k = cams.shape[0]
+    if scale.shape != (k,) or ids.shape != (k,) or size.shape != (2,):
+        raise ValueError(f"shapes disagree: cams {cams.shape}, scale {scale.shape}, class_ids "
+                         f"{ids.shape}, image_size {size.shape}")
+    if "scores" in arrays and arrays["scores"].shape != (k,):
+        raise ValueError(f"scores is {arrays['scores'].shape}, expected ({k},)")
+    if min(cams.shape[1:]) < 1:
+        raise ValueError(f"maps of size {cams.shape[1:]}")
+    height, width = (int(v) for v in size)
+    if height < 1 or width < 1 or height * width > max_pixels:
+        raise ValueError(f"image_size {height}x{width} outside 1..{max_pixels} pixels")
+    upper = num_classes if num_classes is not None else np.iinfo(np.int64).max
+    if k and (ids.min() < 0 or ids.max() >= upper or len(np.unique(ids)) != k):
+        raise ValueError(f"class_ids {ids.tolist()[:8]} not distinct in 0..{upper - 1}")
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError("scale holds a non-finite or non-positive value")
+    if not np.isfinite(cams).all():
+        raise ValueError("cams hold a non-finite value")
+    scores = arrays.get("scores")
+    if scores is not None and not (np.isfinite(scores).all() and (scores >= 0).all()
+                                   and (scores <= 1).all()):
+        raise ValueError("scores outside [0, 1]")
+
+
+def read_map_file(path: Path, num_classes: int | None, max_pixels: int) -> MapFile:
+    """The verified contents of one store file.
+
+    Args:
+        path: the ``.npz`` file (must exist).
+        num_classes: class ids must be below it (None: unknown, only ``>= 0`` is checked).
+        max_pixels: ``image_size`` may not exceed it (``data.max_image_pixels``): the maps
+            are upsampled to that size on read.
+
+    Raises:
+        DamagedMapFile naming the file and the first problem found.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = sorted(info.filename for info in infos)
+            wanted = sorted(f"{k}.npy" for k in REQUIRED)
+            if names not in (wanted, sorted([*wanted, "scores.npy"])):
+                raise ValueError(f"holds {names[:6]}, expected {wanted} (+ scores.npy)")
+            arrays = {info.filename[:-4]: _read_member(archive, info) for info in infos}
+        _check(arrays, num_classes, max_pixels)
+    except Exception as err:  # noqa: BLE001 - whatever a damaged file raises, it is damaged
+        reason = str(err).splitlines()[0][:160] if str(err) else ""
+        raise DamagedMapFile(f"{path} is damaged ({type(err).__name__}: {reason})") from None
+    size = tuple(int(v) for v in arrays["image_size"])
+    return MapFile(arrays["cams"], arrays["scale"], arrays["class_ids"], size,
+                   arrays.get("scores"))

@@ -1,0 +1,46 @@
+"""Image-id lists read from data files: text that decodes, ids that are safe file names, no id
+twice (an id listed twice would be scored twice and skew every mean)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from wsol.errors import DataError
+from wsol.io.paths import entry_problem
+
+
+def read_text_lines(path: Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file; DataError naming it when it cannot be read or decoded.
+
+    what: the file's role for the message (``"split file"``).
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise DataError(f"{what.capitalize()} {path} is not UTF-8 text (byte {err.start}: "
+                        f"{err.reason}); restore the file.") from None
+    except OSError as err:
+        raise DataError(f"Cannot read {what} {path} ({err.strerror or err}); check it is a "
+                        f"readable file.") from None
+
+
+def checked_ids(entries: Iterable[tuple[int, str]], source: Path) -> list[str]:
+    """The ids of ``(line number, id)`` pairs in order, each a safe relative file name
+    (:func:`wsol.io.paths.entry_problem`) listed once; DataError naming ``source``, the line
+    and the id otherwise."""
+    seen: dict[str, int] = {}
+    ids = []
+    for number, image_id in entries:
+        problem = entry_problem(image_id)
+        if problem:
+            shown = image_id if len(image_id) <= 80 else image_id[:77] + "..."
+            raise DataError(f"{source}:{number}: image id {shown!r} {problem}; ids name files "
+                            f"inside the dataset. Correct or remove that line.")
+        if image_id in seen:
+            raise DataError(f"{source}:{number}: image id {image_id!r} is listed again (first "
+                            f"on line {seen[image_id]}); an id listed twice would be scored "
+                            f"twice. Remove the duplicate line.")
+        seen[image_id] = number
+        ids.append(image_id)
+    return ids
