@@ -15,6 +15,7 @@ from helpers.format_trees import (
     write_voc2007_tree,
     write_voc2012_tree,
 )
+from helpers.format_trees_wsolevaluation import write_wsolevaluation_tree
 
 from wsol.demo.synthetic import generate_demo_dataset
 
@@ -52,6 +53,33 @@ def imagenet_tree(tmp_path_factory):
     """ILSVRC/ CLS-LOC val (12 images over 5 synsets)."""
     root = tmp_path_factory.mktemp("imagenet") / "ILSVRC"
     return root, write_imagenet_val_tree(root)
+
+@pytest.fixture(scope="session")
+def wsoleval_trees(tmp_path_factory):
+    """``{"CUB" | "ILSVRC" | "OpenImages": tree}`` in wsolevaluation's format under one base
+    (``<base>/dataset/<NAME>``, ``<base>/metadata/<NAME>``; train 12, val 6, test 9 images)."""
+    base = tmp_path_factory.mktemp("wsolevaluation")
+    return {name: write_wsolevaluation_tree(base, name, seed=n)
+            for n, name in enumerate(("CUB", "ILSVRC", "OpenImages"))}
+
+
+@pytest.fixture(scope="session")
+def cub_tree(wsoleval_trees):
+    """(images root, truth) of the CUB tree; ``truth.extra["metadata"]`` is its metadata."""
+    return wsoleval_trees["CUB"].root, wsoleval_trees["CUB"]
+
+
+@pytest.fixture(scope="session")
+def ilsvrc_wsol_tree(wsoleval_trees):
+    """(images root, truth) of the ILSVRC tree in wsolevaluation's format."""
+    return wsoleval_trees["ILSVRC"].root, wsoleval_trees["ILSVRC"]
+
+
+@pytest.fixture(scope="session")
+def openimages_tree(wsoleval_trees):
+    """(images root, truth) of the OpenImages30k tree (masks with ignore regions)."""
+    return wsoleval_trees["OpenImages"].root, wsoleval_trees["OpenImages"]
+
 
 TINY_DEMO = {"num_images": 20, "image_size": 64, "val_fraction": 0.25, "seed": 3}
 

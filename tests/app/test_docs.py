@@ -127,7 +127,9 @@ def test_every_documented_command_composes(command):
 # Makes any documented run take seconds: the tiny demo tree, small inputs, one short epoch.
 TINY = ("data.input_size=32", "data.batch_size=8",
         "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-        "eval.num_figures=0", "model.weights=null")
+        "eval.num_figures=0", "model.weights=null", "segment.weights=null",
+        "segment.arch=resnet18_quarter", "segment.max_epochs=1", "segment.crop_size=32",
+        "segment.batch_size=4", "pseudo.crf.iterations=2")
 NOT_HERE = {  # what a command needs that this machine does not have
     "trainer.accelerator=gpu": "a GPU", "hydra/launcher=slurm": "a SLURM cluster",
     "data=imagenet": "torchvision's pretrained ImageNet classifier",
@@ -137,7 +139,12 @@ NOT_HERE = {  # what a command needs that this machine does not have
 # experiment / data choice -> the session fixture holding a small tree in its format
 TREES = {"voc_resnet": "voc2012_tree", "coco_resnet": "coco2014_tree",
          "voc07_corloc": "voc2007_tree", "voc": "voc2012_tree", "coco": "coco2014_tree",
-         "voc07": "voc2007_tree", "coco2017": "coco2017_tree"}
+         "voc07": "voc2007_tree", "coco2017": "coco2017_tree",
+         # the wsolevaluation benchmark: its data choices and every dataset x backbone recipe
+         **{f"{d}{s}": f"{t}_tree" for d, t in (("cub", "cub"), ("ilsvrc", "ilsvrc_wsol"),
+                                               ("openimages", "openimages"))
+            for s in ("", "_vgg16_cam", "_inception_v3_cam", "_resnet50_cam")},
+         "ilsvrc_wsol": "ilsvrc_wsol_tree"}
 
 
 def runnable(command: DocCommand) -> str | None:
@@ -184,8 +191,10 @@ def _substituted(command: DocCommand, request, run_dir: Path, tmp_path: Path) ->
     choice = next((t.split("=", 1)[1] for t in out if t.startswith(("experiment=", "data="))),
                   None)
     if choice in TREES:
-        root, _ = request.getfixturevalue(TREES[choice])
+        root, truth = request.getfixturevalue(TREES[choice])
         out.append(f"data.root={root}")
+        if "metadata" in truth.extra:  # wsolevaluation's format: its metadata folder too
+            out.append(f"data.metadata_dir={truth.extra['metadata']}")
     else:
         out.append("data.generate.num_images=60")  # the demo's tiny tree
     if choice not in TREES and not any(t.startswith("stages=") for t in out):
@@ -206,5 +215,5 @@ def test_every_runnable_documented_command_runs_on_a_small_tree(command, request
         pytest.skip(f"not run here, it needs {need}")
     overrides = _substituted(command, request, tiny_demo_run, tmp_path)
     metrics = run_pipeline(tmp_path / "run", f"paths.data_dir={tiny_demo_tree}", *TINY,
-                           *overrides)
+                           *overrides, cache_dir=tiny_demo_run.parent / "cache")
     assert metrics, overrides

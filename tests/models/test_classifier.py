@@ -38,3 +38,41 @@ def test_classifier_learns_a_separable_multilabel_task():
     trainer.fit(model, DataLoader(_batches(), batch_size=None),
                 DataLoader(_batches(seed=1), batch_size=None))
     assert float(trainer.callback_metrics["val/map"]) > 0.9
+
+
+def _spy_training_step(model, batch):
+    """(the images the network saw, the loss targets) of one training step."""
+    seen = {}
+    model.net.register_forward_pre_hook(lambda m, args: seen.update(images=args[0]))
+    model.loss_fn.register_forward_pre_hook(lambda m, args: seen.update(targets=args[1]))
+    model.log = lambda *args, **kwargs: None  # outside a Trainer
+    model.train()
+    model.training_step(batch, 0)
+    return seen["images"], seen["targets"]
+
+
+def test_training_step_feeds_the_wsol_method_and_the_softmax_targets():
+    images = torch.rand(4, 3, 32, 32) + 1.0
+    labels = torch.eye(3)[torch.tensor([0, 1, 2, 0])]
+    hidden = Classifier("vgg16_cam", 3, output_stride=16, loss="softmax", wsol_method="has",
+                        has_drop_rate=1.0)
+    fed, targets = _spy_training_step(hidden, {"image": images, "labels": labels})
+    assert (fed == 0).all() and torch.equal(targets, labels)  # every HaS cell hidden
+    mixed = Classifier("vgg16_cam", 3, output_stride=16, loss="softmax", wsol_method="cutmix")
+    torch.manual_seed(1)
+    fed, targets = _spy_training_step(mixed, {"image": images, "labels": labels})
+    assert not torch.equal(fed, images) and torch.allclose(targets.sum(1), torch.ones(4))
+    multi = Classifier("resnet18_quarter", 3, output_stride=16)  # multi-hot stays multi-hot
+    two = torch.tensor([[1.0, 1.0, 0.0]] * 4)
+    assert torch.equal(_spy_training_step(multi, {"image": images, "labels": two})[1], two)
+    soft = Classifier("resnet18_quarter", 3, output_stride=16, loss="softmax")
+    assert torch.equal(_spy_training_step(soft, {"image": images, "labels": two})[1], two / 2)
+
+
+def test_adl_leaves_the_saved_network_plain():
+    from wsol.models.backbones import build_backbone
+
+    model = Classifier("resnet50_cam", 3, output_stride=8, wsol_method="adl")
+    assert len(model.adl.handles) == 3
+    plain, _ = build_backbone("resnet50_cam", 3, None, 8)
+    assert set(model.net.state_dict()) == set(plain.state_dict())  # checkpoints load as is

@@ -45,3 +45,20 @@ def test_irn_lineage_rows_take_the_wsss_run_numbers(tmp_path):
     table = build_table(find_runs([tmp_path]))
     rows = {r["published"]: r["ours"] for r in table if r["table"].startswith("IRN ")}
     assert rows["66.50"] == "60.00" and rows["63.50"] == "58.25"
+
+
+def test_wsolevaluation_rows_tell_methods_apart(tmp_path):
+    _write_run(tmp_path / "cam", "cub_vgg16_cam", {"loc/maxboxacc_v2": 61.0})
+    (tmp_path / "adl").mkdir()
+    (tmp_path / "adl" / "run_info.json").write_text(json.dumps(
+        {"experiment": "cub_vgg16_cam", "variant": "adl", "command": "adl command"}))
+    (tmp_path / "adl" / "metrics.json").write_text(json.dumps({"loc/maxboxacc_v2": 65.5}))
+    table = build_table(find_runs([tmp_path]))
+    rows = {r["setting"]: r for r in table if r["table"] == "wsolevaluation CUB"}
+    assert (rows["CAM, VGG-16"]["published"], rows["CAM, VGG-16"]["ours"]) == ("63.70", "61.00")
+    assert (rows["ADL, VGG-16"]["published"], rows["ADL, VGG-16"]["ours"]) == ("66.30", "65.50")
+    assert rows["ADL, VGG-16"]["command"] == "adl command"
+    has = rows["HaS, Inception-V3"]  # CAM 56.7 with the table's -3.3
+    assert has["published"] == "53.40" and has["ours"].startswith("not run here")
+    assert has["command"] == ("python scripts/run.py experiment=cub_inception_v3_cam "
+                              "model.wsol_method=has")

@@ -45,9 +45,19 @@ def _open_imagenet(root: Path, split: str, data: DataConfig, names: tuple[str, .
                            max_image_pixels=data.max_image_pixels)
 
 
+def _open_wsolevaluation(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
+                         masks: bool) -> LabelledImages:
+    from wsol.datasets.wsolevaluation import WsolEvalDataset
+
+    return WsolEvalDataset(root, split, names, metadata_root=metadata_path(data),
+                           mask_dir=data.mask_dir, require_masks=masks,
+                           max_image_pixels=data.max_image_pixels)
+
+
 # data.format -> the reader of one split, from the typed ``data`` config.
 DATASET_FORMATS: dict[str, Callable[..., LabelledImages]] = {
     "voc": _open_voc, "coco": _open_coco, "imagenet": _open_imagenet,
+    "wsolevaluation": _open_wsolevaluation,
 }
 
 
@@ -61,6 +71,11 @@ def absolute_path(path: str | Path) -> Path:
         return Path(path).resolve()
 
 
+def metadata_path(data: DataConfig) -> Path | None:
+    """``data.metadata_dir`` resolved from the launch directory (wsolevaluation format)."""
+    return absolute_path(data.metadata_dir) if data.metadata_dir else None
+
+
 @dataclass(frozen=True)
 class DataSource:
     """The configured dataset: its format, root and classes, and its splits on demand."""
@@ -71,9 +86,11 @@ class DataSource:
 
     @property
     def masks_expected(self) -> bool:
-        """Whether the splits carry segmentation masks to score (VOC Segmentation, COCO)."""
+        """Whether the splits carry segmentation masks to score (VOC Segmentation, COCO; the
+        wsolevaluation splits whose localization.txt lists masks, OpenImages)."""
         fmt = self.config.format
-        return fmt == "coco" or (fmt == "voc" and self.config.image_set == "Segmentation")
+        return fmt in ("coco", "wsolevaluation") or (fmt == "voc"
+                                                     and self.config.image_set == "Segmentation")
 
     def ensure_root(self) -> Path:
         """The root, after generating the demo when ``data.generate`` asks for it.
@@ -98,13 +115,19 @@ class DataSource:
 
     def class_names(self) -> tuple[str, ...]:
         """``data.classes`` resolved: a named list (voc, coco, shapes), an explicit list, or
-        ``imagenet`` (the wnids of the tree's LOC_synset_mapping.txt, torchvision's order)."""
+        ``imagenet`` (the wnids of the tree's LOC_synset_mapping.txt, torchvision's order), or
+        ``wsolevaluation`` (from data.metadata_dir's class_labels.txt and image folders)."""
         if "classes" not in self._splits:
             spec = self.config.classes
-            if isinstance(spec, str) and spec.strip().lower() == "imagenet":
+            named = spec.strip().lower() if isinstance(spec, str) else None
+            if named == "imagenet":
                 from wsol.datasets.imagenet import imagenet_class_names
 
                 names = imagenet_class_names(self.root)
+            elif named == "wsolevaluation":
+                from wsol.datasets.wsolevaluation import wsolevaluation_class_names
+
+                names = wsolevaluation_class_names(metadata_path(self.config))
             else:
                 from wsol.datasets.classes import resolve_class_names
 
@@ -141,20 +164,20 @@ class ClassifierSource:
     model: ModelConfig
 
     def load(self, class_names: tuple[str, ...]):
-        """``(net in eval mode, target layer name)``."""
+        """``(net in eval mode, target layer name)``; ``model.target_layer`` wins when set."""
         if self.kind == "pretrained":
             from wsol.models.backbones import build_backbone
 
             net, layer = build_backbone(self.model.arch, len(class_names), self.model.weights,
                                         self.model.output_stride, replace_head=False)
-            return net.eval(), layer
+            return net.eval(), self.model.target_layer or layer
         from wsol.models.checkpoint import load_classifier, require_checkpoint
 
         if self.checkpoint is None:
             raise ConfigError("no classifier to explain: set model.checkpoint=PATH/model.pt, "
                               "add train to stages, or name torchvision weights model.weights")
         net, layer, _ = load_classifier(require_checkpoint(self.checkpoint), list(class_names))
-        return net, layer
+        return net, self.model.target_layer or layer
 
 
 @dataclass(frozen=True)

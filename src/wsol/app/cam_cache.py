@@ -48,13 +48,12 @@ def weights_file(run: Run) -> tuple[Path, dict[str, Any]] | None:
         exists = source.checkpoint is not None and source.checkpoint.is_file()
         return (source.checkpoint, {}) if exists or source.kind == "checkpoint" else None
     if source.kind == "pretrained":
-        from wsol.models.weights import cached_weights_path, resolve_weights_enum
+        from wsol.models.weights import weights_file as locate
 
         model = source.model
-        enum = resolve_weights_enum(model.arch, model.weights)
-        path = cached_weights_path(enum)
-        extra = {"arch": model.arch, "weights": str(enum), "output_stride": model.output_stride}
-        return (path, extra) if path.is_file() else None
+        found = locate(model.arch, model.weights)
+        extra = {"arch": model.arch, "weights": found.name, "output_stride": model.output_stride}
+        return (found.path, extra) if found.path.is_file() else None
     return None
 
 

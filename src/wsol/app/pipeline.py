@@ -141,9 +141,10 @@ def run_info(cfg: RunConfig) -> dict[str, str]:
         overrides = " ".join(hydra_cfg.overrides.task)
     except ValueError:  # called as a library, outside a Hydra app
         experiment, overrides = "", ""
+    method = cfg.model.wsol_method  # the tables tell a recipe's method variants apart
     return {"experiment": experiment,
             "command": f"python scripts/run.py {overrides}".strip(),
-            "stages": ",".join(cfg.stages)}
+            "stages": ",".join(cfg.stages), "variant": "" if method == "cam" else method}
 
 
 SUMMARY_ROWS = (

@@ -108,17 +108,19 @@ def _splits(ctx: _Context, wanted: Sequence[tuple[str, str | None, bool, bool]]
 
 def _check_split(ctx: _Context, split: str, keys: str, names, masks: bool) -> Iterator[Finding]:
     run, head = ctx.run, f"split {split} ({keys})"
-    fmt, root = run.config.data.format, run.data.root
+    fmt = run.config.data.format
     fix = f"restore the files or fix data.root; {README}"
     findings: list[Finding] = []
     try:
         if fmt == "voc":
             present = _voc_files(run, split, head, masks, fix, findings)
         else:
-            listing = _open_unchecked(fmt, root, split, names, run.config.data.max_image_pixels)
+            listing = _open_unchecked(run, split, names)
             findings.append(Finding(f"{head}: annotations", True, _describe(listing)))
             present = _missing(f"{head}: images", listing.ids, listing.image_path, fix, findings)
-            if masks:
+            if masks and fmt == "wsolevaluation":
+                _mask_files(listing, head, findings)
+            elif masks:
                 findings.append(Finding(f"{head}: masks", True, "from the instance annotations"))
         if all(f.ok for f in findings):  # every file is there: parse (unknown classes, bad XML)
             dataset = run.data.open(split, require_masks=masks)
@@ -160,14 +162,33 @@ def _missing(label: str, ids: Sequence[str], path_of: Callable[[str], Path], fix
     return [i for i in ids if i not in absent_set]
 
 
-def _open_unchecked(fmt: str, root: Path, split: str, names, max_pixels: int):
+def _open_unchecked(run: Run, split: str, names):
+    fmt, root, data = run.config.data.format, run.data.root, run.config.data
+    pixels = data.max_image_pixels
     if fmt == "coco":
         from wsol.datasets.coco import COCODataset
 
-        return COCODataset(root, split, names, check_files=False, max_image_pixels=max_pixels)
+        return COCODataset(root, split, names, check_files=False, max_image_pixels=pixels)
+    if fmt == "wsolevaluation":
+        from wsol.app.build import metadata_path
+        from wsol.datasets.wsolevaluation import WsolEvalDataset
+
+        return WsolEvalDataset(root, split, names, metadata_root=metadata_path(data),
+                               mask_dir=data.mask_dir, check_files=False,
+                               max_image_pixels=pixels)
     from wsol.datasets.imagenet import ImageNetDataset
 
-    return ImageNetDataset(root, split, names, check_files=False, max_image_pixels=max_pixels)
+    return ImageNetDataset(root, split, names, check_files=False, max_image_pixels=pixels)
+
+
+def _mask_files(listing, head: str, findings: list[Finding]) -> None:
+    """wsolevaluation: every instance and ignore mask of a split localized by masks."""
+    if not listing.has_masks:
+        findings.append(Finding(f"{head}: masks", True, "none: the split is localized by boxes"))
+        return
+    files = [str(p) for i in listing.ids for p in listing.mask_files(i)]
+    _missing(f"{head}: masks", files, Path, f"restore the masks under {listing.mask_root} "
+             f"(data.mask_dir); {README}", findings)
 
 
 def _describe(dataset) -> str:
@@ -204,30 +225,39 @@ def _train_split(ctx: _Context) -> Iterator[Finding]:
 
 
 def _cam_split(ctx: _Context) -> Iterator[Finding]:
-    yield from _splits(ctx, [("data.cam_split", ctx.run.config.data.cam_split, False, True)])
+    cfg = ctx.run.config
+    yield from _splits(ctx, [("data.cam_split", cfg.data.cam_split, False, True),
+                             ("eval.select_split", cfg.eval.select_split, False, False)])
 
 
 def _scored_split(ctx: _Context) -> Iterator[Finding]:
-    masks = ctx.run.data.masks_expected
-    yield from _splits(ctx, [("data.cam_split", ctx.run.config.data.cam_split, masks, True)])
+    masks, cfg = ctx.run.data.masks_expected, ctx.run.config
+    yield from _splits(ctx, [("data.cam_split", cfg.data.cam_split, masks, True),
+                             ("eval.select_split", cfg.eval.select_split, masks, False)])
 
 
 def _weights_finding(run: Run, arch: str | None = None, name: str | None = None,
                      key: str = "model.weights") -> Finding:
-    """The torchvision weights file ``name`` of ``arch`` (default: ``model.arch`` and
-    ``model.weights``; ``key`` names the setting), in the local torch cache."""
-    from wsol.models.weights import cached_weights_path, resolve_weights_enum
+    """The weights file ``name`` of ``arch`` (default: ``model.arch`` and ``model.weights``;
+    ``key`` names the setting): torchvision's in the local torch cache, or a timm model's own
+    file."""
+    from wsol.models.weights import weights_file
 
     arch = arch or run.config.model.arch
     name = name or run.config.model.weights
     try:
-        weights = resolve_weights_enum(arch, name)
+        found = weights_file(arch, name)
     except WsolError as err:
         return Finding(key, False, str(err), "name torchvision weights exactly", err)
-    path = cached_weights_path(weights)
+    path = found.path
     if path.is_file():
         return Finding(key, True, f"{name}: {path}")
-    fix = (f"on a machine with internet download {weights.url} to {path} (or set TORCH_HOME), "
+    if found.url is None:
+        from wsol.models.timm_backbones import missing_weights_error
+
+        err = missing_weights_error(arch.partition(":")[2], path)
+        return Finding(key, False, f"{path} is missing", str(err), err)
+    fix = (f"on a machine with internet download {found.url} to {path} (or set TORCH_HOME), "
            f"or run with {key}=null")
     return Finding(key, False, f"{name}: {path} is missing", fix,
                    WeightsError(f"Pretrained weights {name} ({key}) are not in the local torch "
@@ -309,6 +339,20 @@ def _cam_store_or_seeds(ctx: _Context) -> Iterator[Finding]:
     yield from _cam_store(ctx, seeds_suffice=True)
 
 
+def _selection_store(ctx: _Context) -> Iterator[Finding]:
+    """The maps of ``eval.select_split`` when evaluate runs without this run's cam stage."""
+    from dataclasses import replace
+
+    from wsol.app.selection import selection_run
+
+    selection = selection_run(ctx.run)
+    if selection is None or "cam" in ctx.run.stages:
+        return
+    split = selection.config.data.cam_split
+    for finding in _cam_store(_Context(selection, ctx.generate)):
+        yield replace(finding, check=f"{finding.check} (eval.select_split={split})")
+
+
 def _seeds_dir(ctx: _Context) -> Iterator[Finding]:
     seeds = ctx.run.config.eval.seeds_dir
     if not seeds:
@@ -368,6 +412,7 @@ INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "classifier": _classifier,
     "cam_store": _cam_store,
     "cam_store_or_seeds": _cam_store_or_seeds,
+    "selection_store": _selection_store,
     "seeds_dir": _seeds_dir,
     "pseudo_dir": _pseudo_dir,
     "val_masks": _val_masks,

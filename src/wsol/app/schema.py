@@ -45,11 +45,15 @@ class DataConfig:
     """One dataset: its format, tree, classes, splits and the classifier's input pipeline."""
 
     name: str = "demo"
-    format: str = "voc"  # voc | coco | imagenet
+    format: str = "voc"  # voc | coco | imagenet | wsolevaluation
     root: str = "${paths.data_dir}/demo/VOCshapes"
-    classes: Any = "shapes"  # voc | coco | shapes | imagenet | an explicit list of names
+    # voc | coco | shapes | imagenet | wsolevaluation | an explicit list of names
+    classes: Any = "shapes"
     image_set: str | None = "Segmentation"  # VOC: ImageSets/<image_set>/<split>.txt
-    mask_dir: str = "SegmentationClass"  # VOC: masks folder (SBD: SegmentationClassAug)
+    # VOC: masks folder (SBD: SegmentationClassAug); wsolevaluation: the folder under root the
+    # mask paths of localization.txt are relative to ("." = root)
+    mask_dir: str = "SegmentationClass"
+    metadata_dir: str | None = None  # wsolevaluation: metadata/<NAME> (train/ val/ test/)
     train_split: str | None = "train"
     cam_split: str = "val"
     val_split: str | None = "val"
@@ -58,6 +62,9 @@ class DataConfig:
     num_workers: int | None = None  # null: from the CPUs this process may use
     cache_images: bool = False
     crop_scale: list[float] = field(default_factory=lambda: [0.5, 1.0])
+    # random resized crop: aspect range (w/h as fractions of the image's sides; [1, 1] with a
+    # fixed crop_scale is wsolevaluation's resize-to-256, random 224 crop)
+    crop_ratio: list[float] = field(default_factory=lambda: [3 / 4, 4 / 3])
     # decoded images and masks above this many pixels are refused from their header (a
     # decompression bomb); the field's largest real images are far inside 8192²
     max_image_pixels: int = 67108864
@@ -71,15 +78,27 @@ class ModelConfig:
     arch: str = "resnet18_quarter"
     weights: str | None = None  # torchvision enum name, read from the local torch cache
     output_stride: int = 32
-    optimizer: str = "adamw"  # adamw | sgd
+    optimizer: str = "adamw"  # adamw | sgd | sgd_nesterov (momentum 0.9)
     lr: float = 0.001
     weight_decay: float = 0.0001
     head_lr_mult: float = 1.0
-    schedule: str = "cosine"  # cosine | poly
+    schedule: str = "cosine"  # cosine | poly | step (x0.1 every lr_decay_epochs epochs)
     warmup_fraction: float = 0.05
     freeze_bn: bool = False
     channels_last: bool = False
     checkpoint: str | None = None  # model.pt to explain; null: this run's own
+    loss: str = "multilabel"  # multilabel (per-class sigmoid) | softmax (one class per image)
+    lr_decay_epochs: int = 0  # schedule=step: epochs between x0.1 decays (wsolevaluation)
+    target_layer: str | None = None  # the CAM target; null: the architecture's own
+    # training-time WSOL method (wsol.models.wsol_methods): cam (none) | has | adl | cutmix,
+    # with wsolevaluation's published hyperparameters as defaults
+    wsol_method: str = "cam"
+    adl_drop_rate: float = 0.75
+    adl_threshold: float = 0.9
+    has_grid_size: int = 4
+    has_drop_rate: float = 0.5
+    cutmix_beta: float = 1.0
+    cutmix_prob: float = 1.0
 
 
 @dataclass
@@ -131,6 +150,9 @@ class EvalConfig:
     bg_thresholds: list[float] | None = None  # explicit grid instead of the step
     num_figures: int = 6
     seeds_dir: str | None = None  # score this folder of label PNGs as well
+    # wsolevaluation's protocol: the split (train-fullsup: val) whose maps choose the operating
+    # thresholds that are then scored on data.cam_split; null: no selection split
+    select_split: str | None = None
 
 
 @dataclass

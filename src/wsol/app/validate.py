@@ -20,9 +20,10 @@ from wsol.errors import ConfigError
 CAM_CLASSES = ("gt", "topk", "all")
 CAM_PRECISIONS = ("fp32", "bf16", "fp16")
 CAM_IMAGE_SIZES = ("square", "original")
-DATA_FORMATS = ("voc", "coco", "imagenet")
-OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("cosine", "poly")
+DATA_FORMATS = ("voc", "coco", "imagenet", "wsolevaluation")
+OPTIMIZERS = ("adamw", "sgd", "sgd_nesterov")
+SCHEDULES = ("cosine", "poly", "step")
+LOSSES = ("multilabel", "softmax")
 OUTPUT_STRIDES = (8, 16, 32)
 SEGMENT_STRIDES = (8, 16)
 DEVICES = ("cpu", "cuda")
@@ -99,6 +100,25 @@ def _backbones() -> Sequence[str]:
     return tuple(BACKBONES)
 
 
+def _arch(value: Any) -> bool:
+    """A backbone of the registry, or ``timm:<name>`` naming a timm model (timm installed)."""
+    if value in _backbones():
+        return True
+    if not (isinstance(value, str) and value.startswith("timm:")):
+        return False
+    try:
+        import timm
+    except ImportError:
+        return False
+    return timm.is_model(value.partition(":")[2])
+
+
+def _wsol_methods() -> Sequence[str]:
+    from wsol.models.wsol_methods import METHODS
+
+    return METHODS
+
+
 def _cam_methods() -> Sequence[str]:
     from wsol.cam.methods import METHODS
 
@@ -135,10 +155,25 @@ RULES: tuple[Rule, ...] = (
          "an integer in [1, 178956970] (PIL's own hard limit)"),
     Rule("data.crop_scale", lambda v: each(within(0, 1))(v) and len(v) == 2
          and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
-    Rule("model.arch", _lazy_choices(_backbones), lambda: f"one of {sorted(_backbones())}"),
+    Rule("data.crop_ratio", lambda v: each(above(0))(v) and len(v) == 2 and v[0] <= v[1],
+         "[min, max] aspect ratios with 0 < min <= max"),
+    Rule("model.arch", _arch,
+         lambda: f"one of {sorted(_backbones())} or timm:<a timm model name>"),
     Rule("model.output_stride", one_of(OUTPUT_STRIDES), f"one of {list(OUTPUT_STRIDES)}"),
     Rule("model.optimizer", one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
     Rule("model.schedule", one_of(SCHEDULES), f"one of {list(SCHEDULES)}"),
+    Rule("model.loss", one_of(LOSSES), f"one of {list(LOSSES)}"),
+    Rule("model.lr_decay_epochs", at_least(0), "an integer >= 0 (0: no step decay)"),
+    Rule("model.target_layer", optional(lambda v: isinstance(v, str) and bool(v)),
+         "null (found from the architecture) or a module name"),
+    Rule("model.wsol_method", _lazy_choices(_wsol_methods),
+         lambda: f"one of {list(_wsol_methods())}"),
+    Rule("model.adl_drop_rate", within(0, 1), "a probability in [0, 1]"),
+    Rule("model.adl_threshold", within(0, 1), "a fraction of the attention maximum in [0, 1]"),
+    Rule("model.has_grid_size", at_least(1), "an integer >= 1 (patch side in pixels)"),
+    Rule("model.has_drop_rate", within(0, 1), "a probability in [0, 1]"),
+    Rule("model.cutmix_beta", above(0), "a number > 0"),
+    Rule("model.cutmix_prob", within(0, 1), "a probability in [0, 1]"),
     Rule("model.lr", above(0), "a number > 0"),
     Rule("model.weight_decay", at_least(0), "a number >= 0"),
     Rule("model.head_lr_mult", above(0), "a number > 0"),
@@ -231,6 +266,27 @@ def config_problems(config: RunConfig) -> list[str]:
         problems.append(f"pseudo.bg_threshold={pseudo.bg_threshold} is above "
                         f"pseudo.fg_threshold={pseudo.fg_threshold}: the ignored band needs "
                         "bg_threshold <= fg_threshold.")
+    from wsol.models.backbones import BACKBONES
+
+    spec = BACKBONES.get(config.model.arch)
+    if spec is not None and config.model.output_stride not in spec.strides:
+        problems.append(f"model.output_stride={config.model.output_stride} is not allowed for "
+                        f"model.arch={config.model.arch}: use one of {list(spec.strides)}.")
+    if config.model.wsol_method == "adl" and "train" in config.stages:
+        from wsol.models.backbones import adl_positions
+
+        try:
+            adl_positions(config.model.arch, config.model.output_stride)
+        except ConfigError as err:
+            problems.append(str(err))
+    select = config.eval.select_split
+    if select is not None and (not select or select == config.data.cam_split):
+        problems.append(f"eval.select_split={select!r} is not allowed: use null or a split "
+                        f"other than data.cam_split={config.data.cam_split!r} (thresholds "
+                        "chosen on the scored split would score their own choice).")
+    if config.data.format == "wsolevaluation" and not config.data.metadata_dir:
+        problems.append("data.format=wsolevaluation needs data.metadata_dir: the dataset's "
+                        "folder of wsolevaluation's metadata/ (holding train/ val/ test/).")
     generate = config.data.generate
     if generate is not None:
         if not generate.num_images >= 4:

@@ -50,8 +50,9 @@ class GradCAM:
             parameters' layout once, values unchanged).
         closed_form: None detects a GAP + Linear head and skips the backward; False forces the
             autograd path; True requires the closed form (ConfigError if the head is not one).
-        reshape: maps the layer output (N, ...) to (N, D, *spatial); default: conv maps as they
-            are, transformer tokens (N, 1+h·w, D) to (N, D, h, w).
+        reshape: maps the layer output (N, ...) to (N, D, *spatial); default: the model's
+            ``cam_reshape`` attribute if it has one, else conv maps as they are and
+            transformer tokens (N, 1+h·w, D) to (N, D, h, w).
         max_grad_bytes: memory allowed for the gradients of one chunk of classes (default: half
             the free CUDA memory, or 2 GiB on CPU).
     """
@@ -100,7 +101,8 @@ class GradCAM:
                 "ResNet layer4); this model has another head, so use 'gradcam'"
             )
         self._head_checked = False
-        self._reshape = reshape or default_reshape
+        # a model may carry its own token layout (wsol.models.timm_backbones.TokenGrid)
+        self._reshape = reshape or getattr(model, "cam_reshape", None) or default_reshape
         self._vjp = HeadVJP(max_grad_bytes or _default_grad_bytes(model))
         self._mode: str | None = None  # None: hook inactive; "record" or "leaf" during a call
         self._captured: torch.Tensor | None = None

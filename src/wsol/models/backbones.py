@@ -16,16 +16,31 @@ from torchvision.models.resnet import BasicBlock, ResNet
 
 from wsol.errors import ConfigError
 from wsol.models.weights import load_pretrained_state
+from wsol.models.wsoleval_nets import InceptionCam, VGGCam, load_backbone_state, vgg_adl_positions
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """How to build one named architecture and where its last convolutional block is."""
+    """How to build one named architecture and where its last convolutional block is.
 
-    build: Callable[[], nn.Module]
+    ``build`` makes a torchvision classifier whose ``head`` Linear is then resized; a
+    ``builder(num_classes, output_stride)`` instead makes the whole network for the class count
+    (wsolevaluation's CAM networks). ``head_parts``: module prefixes trained at
+    ``model.head_lr_mult`` times the rate (default: the head); ``adl``: the modules after which
+    ADL acts, per output stride (``model.wsol_method=adl``).
+    """
+
+    build: Callable[[], nn.Module] | None
     target_layer: str
     head: str  # attribute path of the final Linear layer to resize to the class count
-    family: str  # "resnet" | "vgg"
+    family: str  # "resnet" | "vgg" | "inception"
+    builder: Callable[[int, int], nn.Module] | None = None
+    head_parts: tuple[str, ...] = ()
+    adl: Callable[[int], tuple[str, ...]] | None = None
+    strides: tuple[int, ...] = (8, 16, 32)  # the output strides it can be built at
+    # fine-tuning keeps the pretrained classifier when it has the run's class count
+    # (wsolevaluation's ResNet-50 on ILSVRC, whose classes are torchvision's order)
+    keeps_matching_head: bool = False
 
 
 def _quarter_resnet18() -> nn.Module:
@@ -49,6 +64,8 @@ def _quarter_resnet18() -> nn.Module:
     return net
 
 
+TIMM_PREFIX = "timm:"  # model.arch=timm:<name>: any timm classifier (wsol.models.timm_backbones)
+
 BACKBONES: dict[str, BackboneSpec] = {
     "resnet18_quarter": BackboneSpec(_quarter_resnet18, "layer4", "fc", "resnet"),
     "resnet18": BackboneSpec(tvm.resnet18, "layer4", "fc", "resnet"),
@@ -56,6 +73,15 @@ BACKBONES: dict[str, BackboneSpec] = {
     "resnet50": BackboneSpec(tvm.resnet50, "layer4", "fc", "resnet"),
     "resnet101": BackboneSpec(tvm.resnet101, "layer4", "fc", "resnet"),
     "vgg16": BackboneSpec(tvm.vgg16, "features.29", "classifier.6", "vgg"),
+    # wsolevaluation's CAM networks (wsol.models.wsoleval_nets; stride 16 = its default,
+    # 8 = its large_feature_map), their 10x learning-rate parts as its Trainer sets them
+    "vgg16_cam": BackboneSpec(None, "relu", "fc", "vgg", VGGCam, ("conv6", "fc"),
+                              vgg_adl_positions, (8, 16)),
+    "inception_v3_cam": BackboneSpec(None, "SPG_A3_2b", "SPG_A4", "inception", InceptionCam,
+                                     ("SPG_A3_1b", "SPG_A3_2b", "SPG_A4"),
+                                     lambda _: ("Mixed_5d", "Mixed_6e", "SPG_A3_2b"), (8, 16)),
+    "resnet50_cam": BackboneSpec(tvm.resnet50, "layer4", "fc", "resnet", None, ("layer4", "fc"),
+                                 lambda _: ("layer3.0", "layer4.0", "layer4.2"), (8, 16), True),
 }
 
 
@@ -73,12 +99,15 @@ def build_backbone(
     """Build a classifier network and name its Grad-CAM target layer.
 
     Args:
-        arch: one of :data:`BACKBONES` (``model.arch``).
+        arch: one of :data:`BACKBONES` (``model.arch``), or ``timm:<name>`` for any timm
+            classifier (:mod:`wsol.models.timm_backbones`).
         num_classes: C, the size of the multi-label head.
         weights: a torchvision weights enum name such as ``"ResNet50_Weights.IMAGENET1K_V1"``
-            read from the local torch cache, or ``None`` for random initialisation.
-        output_stride: 32 (torchvision default), 16 (ResNets: last stage stride 1, as IRN)
-            or 8 (ResNets: last two stages stride 1, for small images).
+            read from the local torch cache (timm: a local weights file), or ``None`` for
+            random initialisation.
+        output_stride: 32 (torchvision default), 16 (ResNets: last stage stride 1, as IRN;
+            wsolevaluation's networks' default) or 8 (ResNets: last two stages stride 1;
+            wsolevaluation's large feature map); :attr:`BackboneSpec.strides` lists each's.
         replace_head: False keeps the pretrained classifier of ``weights`` (e.g. the 1000
             ImageNet classes, for explaining torchvision's model as it is); it must then have
             ``num_classes`` outputs. Without ``weights`` the head is always new.
@@ -87,19 +116,34 @@ def build_backbone(
         ``(net, target_layer)``: ``net`` maps ``(B,3,H,W)`` images to ``(B,C)`` logits;
         ``target_layer`` is the dotted module name of the last convolutional block.
     """
+    if str(arch).startswith(TIMM_PREFIX):  # timm models keep their own output stride
+        from wsol.models.timm_backbones import build_timm
+
+        return build_timm(arch[len(TIMM_PREFIX):], num_classes, weights, replace_head)
     if arch not in BACKBONES:
         close = difflib.get_close_matches(str(arch), list(BACKBONES), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            f"model.arch={arch!r} is not a known backbone; choose one of {sorted(BACKBONES)}."
-            + hint
+            f"model.arch={arch!r} is not a known backbone; choose one of {sorted(BACKBONES)} "
+            f"or {TIMM_PREFIX}<any timm model name>." + hint
         )
     spec = BACKBONES[arch]
+    if output_stride not in spec.strides:
+        raise ConfigError(f"model.output_stride={output_stride} is not available for {arch!r}; "
+                          f"use one of {list(spec.strides)}.")
+    if spec.builder is not None:
+        if weights and not replace_head:
+            raise ConfigError(f"model.arch={arch!r} has no pretrained classifier to explain as "
+                              "it is (only its backbone is ImageNet-trained); train it first "
+                              "(stages=[train,...]).")
+        net = spec.builder(num_classes, output_stride)
+        if weights:
+            load_backbone_state(net, load_pretrained_state(arch, weights), spec.head_parts,
+                                str(weights))
+        return net, spec.target_layer
     net = spec.build()
     if weights:
         net.load_state_dict(load_pretrained_state(arch, weights))
-    if output_stride not in (8, 16, 32):
-        raise ConfigError(f"model.output_stride must be 8, 16 or 32, got {output_stride}.")
     if output_stride < 32:
         if spec.family != "resnet":
             raise ConfigError(f"model.output_stride={output_stride} is supported for ResNets "
@@ -110,6 +154,8 @@ def build_backbone(
     parent_name, _, leaf = spec.head.rpartition(".")
     parent = net.get_submodule(parent_name) if parent_name else net
     old_head: nn.Linear = getattr(parent, leaf)
+    if weights and spec.keeps_matching_head and old_head.out_features == num_classes:
+        return net, spec.target_layer
     if weights and not replace_head:
         if old_head.out_features != num_classes:
             raise ConfigError(
@@ -125,9 +171,25 @@ def build_backbone(
     return net, spec.target_layer
 
 
-def head_parameter_names(arch: str) -> str:
-    """Dotted prefix of the freshly initialised head (trained at a higher rate in IRN)."""
-    return BACKBONES[arch].head
+def head_parameter_prefixes(arch: str, net: nn.Module | None = None) -> tuple[str, ...]:
+    """Dotted prefixes of the parameters trained at ``model.head_lr_mult`` times the rate: the
+    fresh head (IRN), or wsolevaluation's classifier parts; a timm model's classifier."""
+    if str(arch).startswith(TIMM_PREFIX):
+        from wsol.models.timm_backbones import timm_head_prefixes
+
+        return timm_head_prefixes(net)
+    spec = BACKBONES[arch]
+    return spec.head_parts or (spec.head,)
+
+
+def adl_positions(arch: str, output_stride: int) -> tuple[str, ...]:
+    """Module names after which ADL acts in ``arch`` (ConfigError where none are defined)."""
+    spec = BACKBONES.get(arch)
+    if spec is None or spec.adl is None:
+        with_adl = sorted(name for name, s in BACKBONES.items() if s.adl is not None)
+        raise ConfigError(f"model.wsol_method=adl places ADL layers where wsolevaluation does, "
+                          f"defined for {with_adl}, not model.arch={arch!r}.")
+    return spec.adl(output_stride)
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -144,4 +206,5 @@ def freeze_batchnorm(net: nn.Module) -> None:
                 p.requires_grad_(False)
 
 
-__all__ = ["BACKBONES", "build_backbone", "count_parameters", "freeze_batchnorm"]
+__all__ = ["BACKBONES", "TIMM_PREFIX", "adl_positions", "build_backbone", "count_parameters",
+           "freeze_batchnorm", "head_parameter_prefixes"]

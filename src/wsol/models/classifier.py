@@ -10,7 +10,13 @@ from torch import nn
 from torchmetrics.functional.classification import multilabel_average_precision
 
 from wsol.errors import ConfigError
-from wsol.models.backbones import build_backbone, freeze_batchnorm, head_parameter_names
+from wsol.models.backbones import (
+    adl_positions,
+    build_backbone,
+    freeze_batchnorm,
+    head_parameter_prefixes,
+)
+from wsol.models.wsol_methods import ADL, METHODS, WsolMethod
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -27,15 +33,27 @@ def poly_decay(step: int, total_steps: int, warmup_steps: int, power: float = 0.
     return (1.0 - min(step, total_steps - 1) / total_steps) ** power
 
 
-SCHEDULES = {"cosine": warmup_cosine, "poly": poly_decay}
+def step_decay(epoch: int, decay_epochs: int) -> float:
+    """wsolevaluation's ``adjust_learning_rate``: x0.1 at the start of every ``decay_epochs``-th
+    1-based epoch, so 0-based epoch e trains at 0.1 ** ((e + 1) // decay_epochs)."""
+    return 0.1 ** ((epoch + 1) // decay_epochs) if decay_epochs > 0 else 1.0
+
+
+SCHEDULES = {"cosine": warmup_cosine, "poly": poly_decay, "step": step_decay}
+OPTIMIZERS = ("adamw", "sgd", "sgd_nesterov")
+LOSSES = ("multilabel", "softmax")
 
 
 class Classifier(pl.LightningModule):
-    """Backbone + multi-label head trained with a per-class sigmoid (multi-label soft margin) loss.
+    """Backbone + head trained with a per-class sigmoid (multi-label soft margin) loss, or
+    (``loss="softmax"``) softmax cross-entropy for one-class-per-image datasets (CUB, ILSVRC,
+    OpenImages in wsolevaluation), optionally with a training-time WSOL method
+    (:mod:`wsol.models.wsol_methods`: ``wsol_method`` has | adl | cutmix).
 
     ``self.net`` maps ``(B,3,H,W)`` ImageNet-normalised images to ``(B,C)`` logits and
     ``self.target_layer`` names its last convolutional block for Grad-CAM.
     Batches are dicts with ``"image"`` ``(B,3,H,W)`` and ``"labels"`` ``(B,C)`` in {0,1}.
+    ``schedule="step"`` multiplies the rate by 0.1 every ``lr_decay_epochs`` epochs.
     """
 
     def __init__(
@@ -52,17 +70,37 @@ class Classifier(pl.LightningModule):
         warmup_fraction: float = 0.05,
         freeze_bn: bool = False,
         channels_last: bool = False,
+        loss: str = "multilabel",
+        lr_decay_epochs: int = 0,
+        target_layer: str | None = None,
+        wsol_method: str = "cam",
+        adl_drop_rate: float = 0.75,
+        adl_threshold: float = 0.9,
+        has_grid_size: int = 4,
+        has_drop_rate: float = 0.5,
+        cutmix_beta: float = 1.0,
+        cutmix_prob: float = 1.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if optimizer not in ("adamw", "sgd"):
-            raise ConfigError(f"model.optimizer={optimizer!r}: choose 'adamw' or 'sgd'.")
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"model.optimizer={optimizer!r}: choose one of {list(OPTIMIZERS)}.")
         if schedule not in SCHEDULES:
             raise ConfigError(f"model.schedule={schedule!r}: choose one of {sorted(SCHEDULES)}.")
-        self.net, self.target_layer = build_backbone(arch, num_classes, weights, output_stride)
+        if loss not in LOSSES or wsol_method not in METHODS:
+            raise ConfigError(f"model.loss={loss!r} / model.wsol_method={wsol_method!r}: choose "
+                              f"from {list(LOSSES)} / {list(METHODS)}.")
+        self.net, layer = build_backbone(arch, num_classes, weights, output_stride)
+        self.target_layer = target_layer or layer
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.loss_fn = nn.MultiLabelSoftMarginLoss()
+        self.loss_fn = nn.MultiLabelSoftMarginLoss() if loss == "multilabel" else \
+            nn.CrossEntropyLoss()  # targets as class probabilities (one-hot, or CutMix's mix)
+        self.method = WsolMethod(wsol_method, adl_drop_rate, adl_threshold, has_grid_size,
+                                 has_drop_rate, cutmix_beta, cutmix_prob)
+        if wsol_method == "adl":  # hooks act in training mode only; the saved net is plain
+            self.adl = ADL(adl_drop_rate, adl_threshold).attach(
+                self.net, adl_positions(arch, output_stride))
         self._val_logits: list[torch.Tensor] = []
         self._val_labels: list[torch.Tensor] = []
 
@@ -77,14 +115,22 @@ class Classifier(pl.LightningModule):
             freeze_batchnorm(self.net)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss_fn(self(batch["image"]), batch["labels"])
+        images, targets = self.method.augment(batch["image"], self._targets(batch["labels"]))
+        loss = self.loss_fn(self(images), targets)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["image"].shape[0])
         return loss
 
+    def _targets(self, labels: torch.Tensor) -> torch.Tensor:
+        """Multi-hot labels (B,C) as the loss takes them: as they are, or (softmax) each row
+        made a distribution over the image's classes."""
+        if self.hparams.loss == "multilabel":
+            return labels
+        return labels / labels.sum(dim=1, keepdim=True).clamp_min(1.0)
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         logits = self(batch["image"])
-        self.log("val/loss", self.loss_fn(logits, batch["labels"]), batch_size=logits.shape[0],
-                 sync_dist=True)
+        self.log("val/loss", self.loss_fn(logits, self._targets(batch["labels"])),
+                 batch_size=logits.shape[0], sync_dist=True)
         if self.trainer.world_size == 1:  # see on_validation_epoch_end
             self._val_logits.append(logits.detach().float().cpu())
             self._val_labels.append(batch["labels"].detach().cpu())
@@ -102,20 +148,26 @@ class Classifier(pl.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        head_prefix = "net." + head_parameter_names(hp.arch) + "."
+        heads = tuple(f"net.{p}." for p in head_parameter_prefixes(hp.arch, self.net))
         head, body = [], []
         for name, p in self.named_parameters():
             if p.requires_grad:
-                (head if name.startswith(head_prefix) else body).append(p)
+                (head if name.startswith(heads) else body).append(p)
         groups = [{"params": body, "lr": hp.lr}, {"params": head, "lr": hp.lr * hp.head_lr_mult}]
         if hp.optimizer == "adamw":
             opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
+        else:  # sgd_nesterov: wsolevaluation's optimizer
+            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay,
+                                  nesterov=hp.optimizer == "sgd_nesterov")
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(hp.warmup_fraction * total)
-        factor = SCHEDULES[hp.schedule]
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: factor(s, total, warmup))
+        if hp.schedule == "step":
+            per_epoch = max(1, total // max(1, int(self.trainer.max_epochs or 1)))
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda s: step_decay(s // per_epoch, hp.lr_decay_epochs))
+        else:
+            factor = SCHEDULES[hp.schedule]
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: factor(s, total, warmup))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

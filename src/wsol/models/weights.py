@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,7 +24,8 @@ def resolve_weights_enum(arch: str, name: str):
         )
     if "." not in name:
         enum_prefix = {"resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50",
-                       "resnet101": "ResNet101", "vgg16": "VGG16"}.get(arch)
+                       "resnet101": "ResNet101", "vgg16": "VGG16", "vgg16_cam": "VGG16",
+                       "inception_v3_cam": "Inception_V3", "resnet50_cam": "ResNet50"}.get(arch)
         if enum_prefix is None:
             raise WeightsError(f"model.arch={arch!r} has no torchvision pretrained weights.")
         name = f"{enum_prefix}_Weights.{name}"
@@ -69,3 +71,25 @@ def load_pretrained_state(arch: str, name: str) -> dict[str, torch.Tensor]:
                if "Weights only load failed" in str(err) else type(err).__name__)
         raise WeightsError(f"{path} is not a readable torchvision state dict ({why}); "
                            "delete it and download it again.") from err
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """Where ``model.weights`` of ``model.arch`` is read from: ``path``, a ``name`` for the
+    cache key, and the ``url`` to fetch it from elsewhere (None: the user's own file)."""
+
+    path: Path
+    name: str
+    url: str | None
+
+
+def weights_file(arch: str, name: str) -> WeightsFile:
+    """The local file of weights ``name`` for ``arch`` (torchvision enum, or a timm model's
+    file path); WeightsError for a bad enum name."""
+    if arch.startswith("timm:"):
+        from wsol.models.timm_backbones import timm_weights_path
+
+        path = timm_weights_path(name)
+        return WeightsFile(path, f"{arch}:{path.name}", None)
+    enum = resolve_weights_enum(arch, name)
+    return WeightsFile(cached_weights_path(enum), str(enum), enum.url)

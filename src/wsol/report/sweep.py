@@ -14,7 +14,10 @@ from omegaconf import DictConfig
 from wsol.io.atomic import atomic_write_text
 
 HEADLINE = ("loc/gt_known", "loc/maxboxacc", "loc/best_threshold", "loc/maxboxacc_v2",
-            "seg/miou", "seg/miou_best", "seg/best_threshold", "cls/map")
+            "seg/miou", "seg/miou_best", "seg/best_threshold", "cls/map",
+            "val/loc/maxboxacc_v2", "protocol/boxacc_v2", "loc/pxap", "val/loc/pxap")
+# wsolevaluation's protocol: a sweep's hyperparameters are chosen on train-fullsup (val)
+SELECT_ON = ("val/loc/maxboxacc_v2", "val/loc/pxap")
 
 
 def collect_sweep(sweep_dir: Path) -> list[dict[str, str]]:
@@ -33,11 +36,27 @@ def collect_sweep(sweep_dir: Path) -> list[dict[str, str]]:
     return rows
 
 
+def chosen_on_val(rows: list[dict[str, str]]) -> str | None:
+    """The line naming the job whose train-fullsup number is best (the first of equals), for
+    sweeps whose runs scored a selection split; None otherwise."""
+    for key in SELECT_ON:
+        scored = [r for r in rows if key in r]
+        if scored:
+            best = max(scored, key=lambda r: float(r[key]))  # max keeps the first of equals
+            return (f"Chosen on train-fullsup (val) by {key} = {best[key]}: job {best['job']} "
+                    f"({best['overrides'] or 'no overrides'}); report its test numbers, not the "
+                    "best test row.")
+    return None
+
+
 def render_sweep(rows: list[dict[str, str]]) -> tuple[str, str]:
-    """``(markdown, csv)`` text of the sweep table."""
+    """``(markdown, csv)`` text of the sweep table (markdown: with the val choice line)."""
     columns = ["job", "overrides"] + [k for k in HEADLINE if any(k in r for r in rows)]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(r.get(c, "") for c in columns) + " |" for r in rows]
+    choice = chosen_on_val(rows)
+    if choice:
+        lines += ["", choice]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

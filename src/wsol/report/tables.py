@@ -51,6 +51,9 @@ def find_runs(roots: Iterable[Path]) -> dict[str, dict]:
             stamp = metrics_path.stat().st_mtime
             name = info.get("experiment")
             name = name if isinstance(name, str) else None
+            variant = info.get("variant")
+            if name and variant and isinstance(variant, str):  # a method on a CAM recipe
+                name = f"{name}+{variant}"
             if name and (name not in found or stamp > found[name][0]):
                 found[name] = (stamp, {"metrics": metrics, "command": str(info.get("command", "")),
                                        "run_dir": str(info_path.parent)})
@@ -71,7 +74,7 @@ def build_table(runs: dict[str, dict], rows: Sequence[PaperRow] = PAPER_ROWS,
             ours, command = "no recipe in wsol (different model)", ""
         elif run is None or row.metric not in run["metrics"]:
             ours = f"not run here: needs the data of experiment={row.experiment}"
-            command = f"python scripts/run.py experiment={row.experiment}"
+            command = f"python scripts/run.py {_overrides(row.experiment)}"
         else:
             ours, command = f"{run['metrics'][row.metric]:.2f}", run["command"]
         table.append({"table": row.table, "setting": row.setting, "metric": row.metric_label,
@@ -85,6 +88,12 @@ def build_table(runs: dict[str, dict], rows: Sequence[PaperRow] = PAPER_ROWS,
                               "metric": "%", "published": "—", "source": "this run",
                               "ours": f"{run['metrics'][key]:.2f}", "command": run["command"]})
     return table
+
+
+def _overrides(experiment: str) -> str:
+    """``NAME+METHOD`` (see PaperRow) as command-line overrides."""
+    name, _, method = experiment.partition("+")
+    return f"experiment={name}" + (f" model.wsol_method={method}" if method else "")
 
 
 def render_markdown(table: list[dict[str, str]]) -> str:

@@ -17,6 +17,7 @@ from wsol.app.build import Run
 from wsol.app.cam_cache import cam_location, write_cam_record
 from wsol.app.distributed import RankShard
 from wsol.app.schema import CamConfig, RunConfig
+from wsol.app.selection import selection_run
 from wsol.cam import CamStore, GradCAM, multiscale_cams
 from wsol.cam.finite import require_finite
 from wsol.io.cpus import loader_workers
@@ -137,11 +138,21 @@ def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[li
 
 
 def cam_stage(run: Run) -> dict[str, float]:
-    """Make CAMs for ``data.cam_split`` into the keyed store (or ``cam.store_dir``).
+    """Make CAMs for ``data.cam_split`` into the keyed store (or ``cam.store_dir``), and for
+    ``eval.select_split`` when it is set (wsolevaluation's train-fullsup protocol).
 
     Images already stored are kept, so rerunning a killed run resumes it; the store path and
     key go to ``<run_dir>/cam_store.json`` for the later stages.
     """
+    metrics = _cams_of_split(run)
+    selection = selection_run(run)
+    if selection is not None:
+        split = selection.config.data.cam_split
+        metrics[f"{split}/cam/images"] = _cams_of_split(selection)["cam/images"]
+    return metrics
+
+
+def _cams_of_split(run: Run) -> dict[str, float]:
     cfg = run.config
     net, target_layer = run.classifier.load(run.class_names())
     images = run.data.open(cfg.data.cam_split)

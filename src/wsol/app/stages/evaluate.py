@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
 from wsol.app.stages.scoring import EvaluationSuite, finite_metrics
 from wsol.cam import CamStore
@@ -38,9 +39,18 @@ def evaluate_stage(run: Run) -> dict[str, float]:
     cfg = run.config
     images = run.data.open(cfg.data.cam_split, require_masks=run.data.masks_expected)
     store = _store(run)
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float | str] = {}
     if store is not None:
-        metrics.update(_score_maps(run, images, store))
+        suite, scored = _score_maps(run, images, store)
+        metrics.update(scored)
+        selection = selection_run(run)
+        if selection is not None:  # wsolevaluation: thresholds chosen on train-fullsup
+            split = selection.config.data.cam_split
+            select_images = selection.data.open(split, require_masks=run.data.masks_expected)
+            select_suite, select_metrics = _score_maps(selection, select_images,
+                                                       _store(selection))
+            metrics.update(selection_metrics(select_suite, suite, split, cfg.data.cam_split,
+                                             select_metrics))
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
         metrics = finite_metrics(metrics)
@@ -66,7 +76,9 @@ def _store(run: Run) -> CamStore | None:
     return CamStore(path, max_image_pixels=run.config.data.max_image_pixels)
 
 
-def _score_maps(run: Run, images: LabelledImages, store: CamStore) -> dict[str, float]:
+def _score_maps(run: Run, images: LabelledImages, store: CamStore
+                ) -> tuple[EvaluationSuite, dict[str, float]]:
+    """Every evaluator over the split's maps; writes its curves and figures into the run."""
     cfg = run.config
     names = run.class_names()
     ids = scored_ids(images.ids, store, store.directory)
@@ -81,11 +93,13 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore) -> dict[str, 
                   str(mask_path) if mask_path else "")
     metrics = suite.compute()
     metrics["eval/images"] = float(len(ids))
-    write_curves(run.curves_path, run.figures_dir, suite.cam_grid, suite.boxes.curves(),
-                 suite.center.curves(), suite.bg_grid, suite.seg_curve())
+    boxed = suite.pairs > 0  # OpenImages localizes with masks only
+    write_curves(run.curves_path, run.figures_dir, suite.cam_grid,
+                 suite.boxes.curves() if boxed else {}, suite.center.curves() if boxed else {},
+                 suite.bg_grid, suite.seg_curve())
     save_example_figures(run.figures_dir / "examples.png", store, images, names,
                          cfg.eval.num_figures, cfg.eval.box_protocol, cfg.eval.box_threshold)
-    return metrics
+    return suite, metrics
 
 
 def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, float]:

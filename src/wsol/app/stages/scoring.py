@@ -77,12 +77,14 @@ class EvaluationSuite:
         self.center = BoxEvaluator(self.cam_grid, iou_thresholds=deltas,
                                    multi_contour=ev.multi_contour)
         self.pxap = PxAPEvaluator(self.cam_grid)
+        self.center_pxap = PxAPEvaluator(self.cam_grid)
         self.seg = SegEvaluator(num_classes + 1, self.bg_grid)
         self.corloc = CorLoc(num_classes)
         ranked = cam.classes == "topk"
         topk = cam.topk
         self.loc_accuracy = LocAccuracy(topk=(1, 5) if topk >= 5 else (1,)) if ranked else None
-        self.pairs = 0
+        self.pairs = 0  # (image, class) pairs scored against boxes
+        self.mask_pairs = 0  # ... against masks (PxAP)
         self.protocol_hits = 0
         self.protocol_iou_sum = 0.0
         self.has_masks = False
@@ -103,17 +105,23 @@ class EvaluationSuite:
         center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
         for cam, class_id, box in zip(cams, class_ids.tolist(), protocol_boxes, strict=True):
             gt = ann.boxes[ann.box_labels == class_id]
-            if len(gt) == 0:
+            # masks alone localize on OpenImages (wsolevaluation), which has no boxes
+            masked = mask is not None and (len(gt) or (mask == class_id + 1).any())
+            if len(gt) == 0 and not masked:
                 continue  # a predicted (top-k / all) class that is not in the image
             score_map = normalize_scoremap(cam)
+            if masked:
+                self.mask_pairs += 1
+                self.pxap.accumulate(score_map, class_mask(mask, class_id))
+                self.center_pxap.accumulate(center_map, class_mask(mask, class_id))
+            if len(gt) == 0:
+                continue
             self.boxes.accumulate(score_map, gt)
             self.center.accumulate(center_map, gt)
             iou = float(box_iou(box[None], gt).max())
             self.pairs += 1
             self.protocol_hits += iou >= 0.5
             self.protocol_iou_sum += iou
-            if mask is not None:
-                self.pxap.accumulate(score_map, class_mask(mask, class_id))
         easy = ~ann.difficult
         top_box = dict(zip(class_ids.tolist(), protocol_boxes, strict=True))
         if easy.any():
@@ -127,12 +135,28 @@ class EvaluationSuite:
 
     def compute(self) -> dict[str, float]:
         """metrics.json entries (percent; ``*threshold`` keys are thresholds in [0, 1])."""
-        if self.pairs == 0:
+        if self.pairs == 0 and self.mask_pairs == 0:
             raise DataError(
-                "No scored image has a ground-truth box of a class it has CAMs for (empty "
-                "annotations, or cam.classes picked no annotated class); check the split's "
-                "annotations and cam.classes."
+                "No scored image has a ground-truth box or mask of a class it has CAMs for "
+                "(empty annotations, or cam.classes picked no annotated class); check the "
+                "split's annotations and cam.classes."
             )
+        metrics = self._box_metrics() if self.pairs else {}
+        if self.has_masks:
+            seg_result = self.seg.compute()
+            metrics.update({
+                "seg/miou": self.seg.miou_at(self.ev.bg_threshold),
+                "seg/miou_best": seg_result["miou_best"],
+                "seg/best_threshold": seg_result["best_threshold"],
+            })
+        if self.mask_pairs:
+            metrics["loc/pxap"] = self._pxap(self.pxap)
+            metrics["baseline/center/pxap"] = self._pxap(self.center_pxap)
+            metrics["loc/mask_pairs"] = float(self.mask_pairs)
+        return finite_metrics({k: round(float(v), 4 if "threshold" in k else 2)
+                               for k, v in metrics.items()})
+
+    def _box_metrics(self) -> dict[str, float]:
         box_result, center = self.boxes.compute(), self.center.compute()
         metrics = {
             "loc/gt_known": 100.0 * self.protocol_hits / self.pairs,
@@ -154,22 +178,14 @@ class EvaluationSuite:
             for k in self.loc_accuracy.topk:
                 metrics[f"loc/top{k}_loc_err"] = acc[f"top{k}_loc_err"]
                 metrics[f"cls/top{k}_err"] = acc[f"top{k}_cls_err"]
-        if self.has_masks:
-            seg_result = self.seg.compute()
-            metrics.update({
-                "loc/pxap": self._pxap(),
-                "seg/miou": self.seg.miou_at(self.ev.bg_threshold),
-                "seg/miou_best": seg_result["miou_best"],
-                "seg/best_threshold": seg_result["best_threshold"],
-            })
-        return finite_metrics({k: round(float(v), 4 if "threshold" in k else 2)
-                               for k, v in metrics.items()})
+        return metrics
 
-    def _pxap(self) -> float:
+    @staticmethod
+    def _pxap(evaluator: PxAPEvaluator) -> float:
         """PxAP in percent; NaN when undefined (no ground-truth pixel of a scored class, every
         one ignored, or maps that are zero everywhere), which :func:`finite_metrics` reports."""
         try:
-            return self.pxap.compute()["pxap"]
+            return evaluator.compute()["pxap"]
         except ValueError:  # its two documented cases: no foreground, nothing predicted
             return float("nan")
 

@@ -35,6 +35,7 @@ def train_stage(run: Run) -> dict[str, float]:
         num_workers=loader_workers(cfg.data.num_workers),
         cache_images=cfg.data.cache_images,
         crop_scale=tuple(cfg.data.crop_scale),
+        crop_ratio=tuple(cfg.data.crop_ratio),
         seed=cfg.seed + global_rank(),  # DDP ranks draw different crops (rank 0: cfg.seed)
         open_split=run.data.open,
     )
