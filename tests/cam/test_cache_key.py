@@ -11,7 +11,7 @@ from wsol.cam import cache_key as ck
 
 CAM = {"method": "gradcam", "classes": "gt", "topk": 1, "scales": [1.0], "flip": False,
        "precision": "fp32", "store_stride": 4, "batch_size": 64, "channels_last": False,
-       "store_dir": None}
+       "store_dir": None, "image_size": "square", "protocol": "default"}
 
 
 def _inputs(tmp_path, **changes):
@@ -60,7 +60,8 @@ def test_key_is_stable_and_ignores_speed_settings(tmp_path):
     {"cam_cfg": {**CAM, "method": "gradcam++"}}, {"cam_cfg": {**CAM, "classes": "all"}},
     {"cam_cfg": {**CAM, "topk": 2}}, {"cam_cfg": {**CAM, "scales": [1.0, 0.5]}},
     {"cam_cfg": {**CAM, "flip": True}}, {"cam_cfg": {**CAM, "precision": "bf16"}},
-    {"cam_cfg": {**CAM, "store_stride": 16}},
+    {"cam_cfg": {**CAM, "store_stride": 16}}, {"cam_cfg": {**CAM, "image_size": "original"}},
+    {"cam_cfg": {**CAM, "protocol": "irn"}},
 ])
 def test_every_map_setting_changes_the_key(tmp_path, change):
     assert ck.cache_key(_inputs(tmp_path, **change)) != ck.cache_key(_inputs(tmp_path))

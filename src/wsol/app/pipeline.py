@@ -151,6 +151,10 @@ def check_inputs(cfg: DictConfig, ctx: RunContext) -> None:
         from wsol.app.stages.scoring import check_eval_config
 
         check_eval_config(cfg)  # eval.* thresholds: before hours of training, not after
+    if "cam" in cfg.stages:  # cam.protocol and the settings it needs, before training
+        from wsol.cam.protocols import check_protocol
+
+        check_protocol(cfg.cam.protocol, cfg.cam.image_size, cfg.cam.scales, cfg.cam.flip)
 
 
 def run_info(cfg: DictConfig) -> dict[str, str]:

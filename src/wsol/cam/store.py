@@ -1,8 +1,12 @@
-"""On-disk CAM store: one compact .npz per image, written atomically, upsampled on read.
+"""On-disk CAM store: one compact .npz per image, written atomically, composed on read.
 
-Each file holds the maps at the resolution they were written (normally the target layer's, so
-a COCO-sized run fits on disk) as float16 after dividing each class map by its own max (kept as
-float32 ``scale``), so unnormalised maps neither overflow float16 nor lose relative precision.
+A file holds the maps in one of the layouts of :mod:`wsol.cam.compose`. ``resized`` (the
+default protocol): the maps at the resolution they were written (the fed size / store_stride,
+so a COCO-sized run fits on disk) as float16 after dividing each class map by its largest
+magnitude (kept as float32 ``scale``), so unnormalised maps neither overflow float16 nor lose
+relative precision; upsampled bilinearly on read. ``irn`` / ``bicubic``: the raw maps of each
+scale at the target layer's resolution, float32, composed on read exactly as the reference
+pipeline composes them (so maps read back equal the reference's high-resolution maps).
 ``manifest.json`` records the settings that produced the maps (with the cache key and the number
 of images expected); opening a store with different settings is refused, so stale maps are never
 mixed with new ones. Temporary files carry the writer's host and pid, so the ones a killed run
@@ -17,12 +21,12 @@ import os
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from wsol.cam.compose import LAYOUTS, compose
 from wsol.cam.store_files import atomic_write, is_temp, remove_stale_temps
 from wsol.errors import ConfigError, DataError, WsolError
 
@@ -90,27 +94,43 @@ class CamStore:
         scores: Sequence[float] | np.ndarray | torch.Tensor | None = None,
     ) -> None:
         """Store maps (K, h, w) >= 0 for ``class_ids`` (K,) of an image of size (H, W), and
-        optionally the classifier's scores (K,) in [0, 1] for those classes."""
-        if isinstance(cams, torch.Tensor):
-            cams = cams.detach().float().cpu().numpy()
-        cams = np.asarray(cams, dtype=np.float32)
-        ids = np.asarray(
-            class_ids.cpu() if isinstance(class_ids, torch.Tensor) else class_ids, dtype=np.int64
-        ).reshape(-1)
-        if cams.ndim != 3 or cams.shape[0] != ids.shape[0]:
-            raise ValueError(
-                f"cams must be (K, h, w) with K = len(class_ids) = {ids.shape[0]}, "
-                f"got {cams.shape} for image {image_id!r}"
-            )
-        peak = cams.reshape(cams.shape[0], -1).max(axis=1) if cams.size else np.zeros(len(ids))
+        optionally the classifier's scores (K,) in [0, 1] for those classes (``resized``)."""
+        cams = _array(cams)
+        ids = _class_ids(class_ids, cams, image_id)
+        # the largest magnitude: ReLU'd maps use their max, raw (signed) maps fit float16 too
+        peak = np.abs(cams).reshape(len(ids), -1).max(axis=1) if cams.size else np.zeros(len(ids))
         scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
         compact = (cams / scale[:, None, None]).astype(np.float16)
-        size = np.asarray(image_size, dtype=np.int64)
-        arrays = {"cams": compact, "scale": scale, "class_ids": ids, "image_size": size}
+        self._save(image_id, {"cams": compact, "scale": scale}, ids, image_size, scores)
+
+    def write_levels(
+        self,
+        image_id: str,
+        levels: Sequence[torch.Tensor | np.ndarray],
+        class_ids: Sequence[int] | np.ndarray | torch.Tensor,
+        image_size: tuple[int, int],
+        layout: str,
+        stride: int = 0,
+        scores: Sequence[float] | np.ndarray | torch.Tensor | None = None,
+    ) -> None:
+        """Store raw float32 maps, one (K, h_s, w_s) array per level (scale), in ``layout``
+        ``irn`` (composed on read with the target layer's ``stride``) or ``bicubic`` (one
+        level, any sign); see :mod:`wsol.cam.compose`."""
+        if layout not in LAYOUTS or layout == "resized" or not levels:
+            raise ValueError(f"write_levels: layout irn or bicubic with >= 1 level, got "
+                             f"{layout!r} with {len(levels)} levels")
+        arrays = {f"level_{i}": _array(lv) for i, lv in enumerate(levels)}
+        ids = _class_ids(class_ids, arrays["level_0"], image_id)
+        for name, level in arrays.items():
+            _class_ids(ids, level, f"{image_id} {name}")
+        arrays.update(layout=np.asarray(layout), stride=np.asarray(int(stride), np.int64))
+        self._save(image_id, arrays, ids, image_size, scores)
+
+    def _save(self, image_id: str, arrays: dict[str, np.ndarray], ids: np.ndarray,
+              image_size: tuple[int, int], scores) -> None:
+        arrays = {**arrays, "class_ids": ids, "image_size": np.asarray(image_size, np.int64)}
         if scores is not None:
-            if isinstance(scores, torch.Tensor):
-                scores = scores.detach().float().cpu().numpy()
-            arrays["scores"] = np.asarray(scores, np.float32).reshape(-1)
+            arrays["scores"] = _array(scores).reshape(-1)
             if arrays["scores"].shape != ids.shape:
                 raise ValueError(f"scores must be (K,) = ({ids.shape[0]},) for {image_id!r}")
         if not self._manifest_path.exists():
@@ -123,29 +143,30 @@ class CamStore:
     def read(
         self, image_id: str, size: tuple[int, int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(cams float32 (K, H, W) upsampled bilinearly to ``size`` or image size, class_ids (K,)).
-
-        Values are the written maps' (float16-rounded), not renormalised after upsampling.
-        """
-        cams, ids, image_size, _ = self._load(image_id)
-        return _upsampled(cams, size if size is not None else image_size), ids
+        """(cams float32 (K, H, W) at ``size`` or the image size, class_ids (K,)), composed
+        as the file's layout says (``resized``: upsampled bilinearly, not renormalised)."""
+        stored = self._load(image_id)
+        return stored.compose(size), stored.class_ids
 
     def read_scored(
         self, image_id: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`read` at image size, plus the classifier's scores (K,) stored with the maps
         (None for maps written without them), from one read of the file."""
-        cams, ids, image_size, scores = self._load(image_id)
-        return _upsampled(cams, image_size), ids, scores
+        stored = self._load(image_id)
+        return stored.compose(None), stored.class_ids, stored.scores
 
     def read_compact(self, image_id: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """(cams float32 (K, h, w) as stored, class_ids (K,), image_size (H, W))."""
-        return self._load(image_id)[:3]
+        """(cams float32 (K, h, w) as stored, class_ids (K,), image_size (H, W)); for a
+        multi-level layout the first level (see :meth:`read_levels`)."""
+        stored = self._load(image_id)
+        return stored.levels[0], stored.class_ids, stored.image_size
 
-    def _load(
-        self, image_id: str
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray | None]:
-        """(cams (K, h, w) as stored, class_ids (K,), image_size (H, W), scores (K,) or None)."""
+    def read_levels(self, image_id: str) -> StoredMaps:
+        """Everything the file holds (layout, every level, ids, size, scores, stride)."""
+        return self._load(image_id)
+
+    def _load(self, image_id: str) -> StoredMaps:
         path = self._path(image_id)
         if not path.exists():
             raise DataError(
@@ -153,7 +174,13 @@ class CamStore:
             )
         try:
             with np.load(path) as data:
-                cams = data["cams"].astype(np.float32) * data["scale"][:, None, None]
+                layout = str(data["layout"]) if "layout" in data.files else "resized"
+                if layout == "resized":
+                    levels = [data["cams"].astype(np.float32) * data["scale"][:, None, None]]
+                else:
+                    count = sum(1 for name in data.files if name.startswith("level_"))
+                    levels = [data[f"level_{i}"].astype(np.float32) for i in range(count)]
+                stride = int(data["stride"]) if "stride" in data.files else 0
                 ids = data["class_ids"].astype(np.int64)
                 image_size = tuple(int(v) for v in data["image_size"])
                 scores = data["scores"].astype(np.float32) if "scores" in data.files else None
@@ -161,7 +188,7 @@ class CamStore:
             raise DataError(
                 f"{path} is unreadable ({exc}); delete it and rerun the cam stage"
             ) from exc
-        return cams, ids, image_size, scores
+        return StoredMaps(layout, levels, ids, image_size, scores, stride)
 
     def has(self, image_id: str) -> bool:
         """True if maps for ``image_id`` are stored."""
@@ -185,16 +212,39 @@ class CamStore:
         return self.directory / (urllib.parse.quote(str(image_id), safe="") + _SUFFIX)
 
 
-def _upsampled(cams: np.ndarray, target: tuple[int, int]) -> np.ndarray:
-    """Maps (K, h, w) resized bilinearly to ``target`` (H, W); (0, H, W) when K = 0."""
-    target = tuple(target)
-    if not cams.shape[0]:
-        return np.zeros((0, *target), np.float32)
-    if cams.shape[1:] == target:
-        return cams
-    up = F.interpolate(torch.from_numpy(cams)[None], size=target, mode="bilinear",
-                       align_corners=False)
-    return up[0].numpy()
+class StoredMaps(NamedTuple):
+    """One image's file: its layout, levels (K, h_s, w_s) float32, class ids, image size,
+    scores (or None) and the target layer's stride (``irn``; else 0)."""
+
+    layout: str
+    levels: list[np.ndarray]
+    class_ids: np.ndarray
+    image_size: tuple[int, int]
+    scores: np.ndarray | None
+    stride: int
+
+    def compose(self, size: tuple[int, int] | None) -> np.ndarray:
+        """float32 (K, H, W) at ``size`` (default the image size); see wsol.cam.compose."""
+        return compose(self.layout, self.levels, self.image_size, size, self.stride)
+
+
+def _array(values: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=np.float32)
+
+
+def _class_ids(class_ids, cams: np.ndarray, image_id: str) -> np.ndarray:
+    """class_ids as int64 (K,), checked against maps (K, h, w)."""
+    ids = np.asarray(
+        class_ids.cpu() if isinstance(class_ids, torch.Tensor) else class_ids, dtype=np.int64
+    ).reshape(-1)
+    if cams.ndim != 3 or cams.shape[0] != ids.shape[0]:
+        raise ValueError(
+            f"cams must be (K, h, w) with K = len(class_ids) = {ids.shape[0]}, "
+            f"got {cams.shape} for image {image_id!r}"
+        )
+    return ids
 
 
 def _jsonable(value: Any) -> Any:

@@ -14,7 +14,7 @@ from torch import nn
 
 from wsol.errors import WeightsError
 from wsol.io.atomic import atomic_write_with
-from wsol.models.backbones import build_backbone
+from wsol.models.backbones import BACKBONES, build_backbone, head_parameter_names
 
 META_KEYS = ("arch", "num_classes", "output_stride", "class_names")
 
@@ -81,8 +81,13 @@ def load_classifier(
             f"has {len(class_names)} classes {list(class_names)[:5]}...; retrain or pick the "
             "matching data config."
         )
+    # a bias-free head (model.recipe=irn) is told by its state dict
+    state = payload["state_dict"]
+    head_bias = not (payload["arch"] in BACKBONES and isinstance(state, dict)
+                     and f"{head_parameter_names(payload['arch'])}.weight" in state
+                     and f"{head_parameter_names(payload['arch'])}.bias" not in state)
     net, target_layer = build_backbone(payload["arch"], payload["num_classes"], None,
-                                       payload["output_stride"])
+                                       payload["output_stride"], head_bias=head_bias)
     try:
         net.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as err:  # edited or mixed-up weights

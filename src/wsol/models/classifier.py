@@ -10,7 +10,13 @@ from torch import nn
 from torchmetrics.functional.classification import multilabel_average_precision
 
 from wsol.errors import ConfigError
-from wsol.models.backbones import build_backbone, freeze_batchnorm, head_parameter_names
+from wsol.models.backbones import (
+    build_backbone,
+    fix_batchnorm_statistics,
+    freeze_batchnorm,
+    freeze_irn_stages,
+    head_parameter_names,
+)
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -28,6 +34,7 @@ def poly_decay(step: int, total_steps: int, warmup_steps: int, power: float = 0.
 
 
 SCHEDULES = {"cosine": warmup_cosine, "poly": poly_decay}
+RECIPES = ("default", "irn")
 
 
 class Classifier(pl.LightningModule):
@@ -36,6 +43,13 @@ class Classifier(pl.LightningModule):
     ``self.net`` maps ``(B,3,H,W)`` ImageNet-normalised images to ``(B,C)`` logits and
     ``self.target_layer`` names its last convolutional block for Grad-CAM.
     Batches are dicts with ``"image"`` ``(B,3,H,W)`` and ``"labels"`` ``(B,C)`` in {0,1}.
+
+    ``recipe``: ``default`` (every layer trains; ``freeze_bn`` fixes BatchNorm whole; SGD
+    momentum 0.9) or ``irn``, IRN's train_cam (ResNets): conv1 .. layer2 frozen, BatchNorm's
+    running statistics fixed everywhere while its affine scale/shift train in layer3/layer4, a
+    bias-free head, and SGD whose momentum is the weight decay (IRN's PolyOptimizer passes
+    weight_decay as SGD's third positional argument, momentum); needs optimizer=sgd,
+    schedule=poly (per step) and freeze_bn=false.
     """
 
     def __init__(
@@ -52,6 +66,7 @@ class Classifier(pl.LightningModule):
         warmup_fraction: float = 0.05,
         freeze_bn: bool = False,
         channels_last: bool = False,
+        recipe: str = "default",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -59,7 +74,18 @@ class Classifier(pl.LightningModule):
             raise ConfigError(f"model.optimizer={optimizer!r}: choose 'adamw' or 'sgd'.")
         if schedule not in SCHEDULES:
             raise ConfigError(f"model.schedule={schedule!r}: choose one of {sorted(SCHEDULES)}.")
-        self.net, self.target_layer = build_backbone(arch, num_classes, weights, output_stride)
+        if recipe not in RECIPES:
+            raise ConfigError(f"model.recipe={recipe!r}: choose one of {RECIPES}.")
+        irn = recipe == "irn"
+        if irn and (optimizer, schedule, freeze_bn) != ("sgd", "poly", False):
+            raise ConfigError("model.recipe=irn is IRN's training: set model.optimizer=sgd "
+                              "model.schedule=poly model.freeze_bn=false (IRN trains the "
+                              "BatchNorm scale/shift of layer3/layer4 and fixes only its "
+                              "statistics).")
+        self.net, self.target_layer = build_backbone(arch, num_classes, weights, output_stride,
+                                                     head_bias=not irn)
+        if irn:
+            freeze_irn_stages(self.net, arch)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.loss_fn = nn.MultiLabelSoftMarginLoss()
@@ -72,9 +98,15 @@ class Classifier(pl.LightningModule):
             images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)
 
-    def on_train_epoch_start(self) -> None:
-        if self.hparams.freeze_bn:  # Lightning puts the module in train mode every epoch
+    def train(self, mode: bool = True) -> Classifier:
+        """Train mode, except BatchNorm under freeze_bn or recipe=irn (whenever Lightning
+        switches modes: each epoch, around validation)."""
+        super().train(mode)
+        if mode and self.hparams.freeze_bn:
             freeze_batchnorm(self.net)
+        elif mode and self.hparams.recipe == "irn":
+            fix_batchnorm_statistics(self.net)
+        return self
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch["image"]), batch["labels"])
@@ -111,7 +143,10 @@ class Classifier(pl.LightningModule):
         if hp.optimizer == "adamw":
             opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         else:
-            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
+            # IRN's PolyOptimizer quirk: SGD(params, lr, weight_decay) makes momentum = wd
+            momentum = hp.weight_decay if hp.recipe == "irn" else 0.9
+            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=momentum,
+                                  weight_decay=hp.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(hp.warmup_fraction * total)
         factor = SCHEDULES[hp.schedule]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
 from wsol.app.context import RunContext, absolute_path, class_names, dataset
 from wsol.app.stages.curves import write_curves
-from wsol.app.stages.scoring import EvaluationSuite
+from wsol.app.stages.scoring import EvaluationSuite, score_size
 from wsol.cam import CamStore
 from wsol.datasets.voc import read_voc_mask
 from wsol.errors import DataError
@@ -37,12 +38,18 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     seeds_dir = absolute_path(cfg.eval.seeds_dir) if cfg.eval.get("seeds_dir") else None
     seed_seg = LabelEvaluator(len(names) + 1) if seeds_dir else None
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
+    size = score_size(cfg)
     for image_id in tqdm(ids, desc="evaluate", unit="img"):
         index = index_of[image_id]
-        cams, class_ids = store.read(image_id)
+        stored = store.read_levels(image_id)
+        cams, class_ids, ann = stored.compose(size), stored.class_ids, images.annotations[index]
         mask = images.mask(index)
         mask_path = str(images.mask_path(image_id)) if hasattr(images, "mask_path") else ""
-        suite.add(image_id, cams, class_ids, images.annotations[index], mask, mask_path)
+        if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
+            ann = ann.rescaled(stored.image_size, size)
+            if mask is not None:
+                mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
+        suite.add(image_id, cams, class_ids, ann, mask, mask_path)
         if mask is not None and seed_seg is not None:
             seed_seg.accumulate(_read_seed(seeds_dir, image_id), mask)
     metrics = suite.compute()
@@ -50,6 +57,7 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
     # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
     metrics["data/clipped_boxes"] = float(getattr(images, "clipped_boxes", 0))
     metrics["data/dropped_empty_images"] = float(getattr(images, "dropped_empty", 0))
+    metrics["data/blacklisted_images"] = float(getattr(images, "blacklisted", 0))  # ILSVRC
     if seed_seg is not None:
         seed_result = seed_seg.compute()
         metrics["seeds/miou"] = round(float(seed_result["miou"]), 2)

@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from wsol.datasets.records import ImageAnnotation
-from wsol.errors import DataError
+from wsol.errors import ConfigError, DataError
 from wsol.localize import box_from_protocol, check_thresholds, normalize_scoremap, threshold_grid
 from wsol.metrics import (
     BoxEvaluator,
@@ -47,6 +47,18 @@ def check_eval_config(cfg: DictConfig) -> None:
     sweep_grid(ev.get("bg_thresholds"), ev.bg_threshold_step, "eval.bg_thresholds",
                must_include=ev.bg_threshold, must_include_key="eval.bg_threshold")
     box_from_protocol(np.zeros((2, 2), np.float32), ev.box_protocol, threshold=ev.box_threshold)
+    score_size(cfg)
+
+
+def score_size(cfg: DictConfig) -> tuple[int, int] | None:
+    """``eval.score_size``: None (each image's own size) or (N, N)."""
+    value = cfg.eval.score_size
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"eval.score_size={value!r}: use null (score at each image's size) "
+                          "or a positive integer such as 224 (wsolevaluation).")
+    return int(value), int(value)
 
 
 def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
@@ -135,11 +147,12 @@ class EvaluationSuite:
             "loc/mean_iou": 100.0 * self.protocol_iou_sum / self.pairs,
             "loc/maxboxacc": box_result["maxboxacc@50"],
             "loc/best_threshold": box_result["best_threshold@50"],
-            "loc/maxboxacc_v2": box_result["maxboxacc_v2"],
             "baseline/center/maxboxacc": center["maxboxacc@50"],
-            "baseline/center/maxboxacc_v2": center["maxboxacc_v2"],
             "loc/pairs": float(self.pairs),
         }
+        if "maxboxacc_v2" in box_result:  # only all contours with IoU {30, 50, 70} is V2
+            metrics["loc/maxboxacc_v2"] = box_result["maxboxacc_v2"]
+            metrics["baseline/center/maxboxacc_v2"] = center["maxboxacc_v2"]
         for delta in self.cfg.eval.iou_thresholds:
             metrics[f"loc/maxboxacc@{delta}"] = box_result[f"maxboxacc@{delta}"]
         corloc = self.corloc.compute()["corloc"]

@@ -35,6 +35,7 @@ def train_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         crop_scale=tuple(cfg.data.crop_scale),
         seed=cfg.seed + global_rank(),  # DDP ranks draw different crops (rank 0: cfg.seed)
         open_split=lambda split: dataset(cfg, split),
+        augment=cfg.data.augment,
     )
     model_cfg = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "checkpoint"}
     model = Classifier(num_classes=len(names), **model_cfg)
