@@ -99,14 +99,22 @@ class Classifier(pl.LightningModule):
         return self.net(images)
 
     def train(self, mode: bool = True) -> Classifier:
-        """Train mode, except BatchNorm under freeze_bn or recipe=irn (whenever Lightning
-        switches modes: each epoch, around validation)."""
+        """Train mode, except BatchNorm under freeze_bn or recipe=irn."""
         super().train(mode)
-        if mode and self.hparams.freeze_bn:
-            freeze_batchnorm(self.net)
-        elif mode and self.hparams.recipe == "irn":
-            fix_batchnorm_statistics(self.net)
+        if mode:
+            self._fix_batchnorm()
         return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning's fit loop does not call train(): the modules keep the mode they had (and
+        # validation restores it), so BatchNorm is fixed here too, before every epoch.
+        self._fix_batchnorm()
+
+    def _fix_batchnorm(self) -> None:
+        if self.hparams.freeze_bn:
+            freeze_batchnorm(self.net)
+        elif self.hparams.recipe == "irn":
+            fix_batchnorm_statistics(self.net)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch["image"]), batch["labels"])
