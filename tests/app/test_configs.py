@@ -43,3 +43,18 @@ def test_voc_resnet_is_the_irn_recipe():
 def test_unknown_experiment_is_a_hydra_error_naming_the_choices():
     with pytest.raises(MissingConfigException, match="voc_resnet"):
         _compose("experiment=nope")
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_recipe_keys_of_issue_10_are_declared(experiment):
+    cfg = _compose(f"experiment={experiment}")
+    for key in ("cam.protocol", "data.augment", "model.recipe"):
+        assert OmegaConf.select(cfg, key) is not None, key
+    assert "score_size" in cfg.eval  # null is a value
+
+
+def test_the_demo_keeps_its_own_recipe():
+    cfg = _compose()
+    assert (cfg.cam.protocol, cfg.data.augment, cfg.model.recipe) == ("default", "rrc",
+                                                                      "default")
+    assert cfg.eval.score_size is None and list(cfg.cam.scales) == [1.0]
