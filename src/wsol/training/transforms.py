@@ -1,5 +1,7 @@
 """Image transforms: ImageNet normalisation, random resized crops with flips (batched in torch
-for cached uint8 images, per image in OpenCV for images read from disk), and eval resizing.
+for cached uint8 images, per image in OpenCV for images read from disk), eval resizing, and the
+PIL resampling the reference pipelines use (IRN's bicubic scale pyramid, torchvision's bilinear
+Resize).
 
 A crop is described in fractions of the image, ``(cx, cy, w, h, flip)``, so both code paths
 share one sampler.

@@ -87,7 +87,6 @@ class CamPredictor(pl.LightningModule):
                 for image_id, m, c, orig, p in zip(batch["image_id"], maps, classes,
                                                    batch["orig_size"], probs, strict=True)]
 
-
     def _predict_levels(self, batch: dict) -> list[dict]:
         """cam.protocol irn / wsolevaluation: raw per-scale maps, composed when read."""
         pyramid = batch["pyramid"] if self.protocol.pyramid else [batch["image"]]

@@ -43,13 +43,13 @@ def evaluate_stage(cfg: DictConfig, ctx: RunContext) -> dict[str, float]:
         index = index_of[image_id]
         stored = store.read_levels(image_id)
         cams, class_ids, ann = stored.compose(size), stored.class_ids, images.annotations[index]
-        mask = images.mask(index)
+        mask = scored_mask = images.mask(index)
         mask_path = str(images.mask_path(image_id)) if hasattr(images, "mask_path") else ""
         if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
             ann = ann.rescaled(stored.image_size, size)
             if mask is not None:
-                mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
-        suite.add(image_id, cams, class_ids, ann, mask, mask_path)
+                scored_mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
+        suite.add(image_id, cams, class_ids, ann, scored_mask, mask_path)
         if mask is not None and seed_seg is not None:
             seed_seg.accumulate(_read_seed(seeds_dir, image_id), mask)
     metrics = suite.compute()
