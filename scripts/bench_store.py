@@ -5,6 +5,8 @@
     field at the target layer's stride 16, upsampled bilinearly as the engine does) written
     through :class:`wsol.cam.CamStore` into a temporary store; the target is the payload
     (K float16 maps of h*w, K scales and class ids) plus at most 2 KiB of container per image.
+    Then ``cam.protocol=irn``: the raw float32 map of each of IRN's 4 scales at stride 16 of
+    each image's own size (VOC 500 x 375, COCO 640 x 480), composed on read.
 (b) Peak memory of the evaluate stage at two dataset sizes (generated 64x64 VOC trees, maps
     from blurred GT masks): traced (Python + numpy) and resident (VmHWM, Linux) growth; the
     target is peak(large) < 1.25 * peak(small) + slack, i.e. no growth with the image count.
@@ -31,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from wsol.cam import CamStore
+from wsol.cam.tta import IRN_SCALES
 
 INPUT = 512
 FEATURE_STRIDE = 16  # resnet50 with output_stride 16, as in the IRN recipe
@@ -82,6 +85,34 @@ def bytes_per_image(images: int) -> None:
             target = np.mean(counts) * (side * side * 2 + 12) + 16 + OVERHEAD
             print(f"{name:26s} {stride:6d} {np.mean(counts):8.2f} {size:10.0f} {target:10.0f} "
                   f"{size * split / 1e9:8.2f} GB")
+
+
+def bytes_per_image_irn(images: int) -> None:
+    """cam.protocol=irn: per-scale float32 maps at the OS-16 layer of each image's own size."""
+    print(f"\n(a') cam.protocol=irn store: float32 per-scale maps, scales {IRN_SCALES}, "
+          f"{images} images per setting")
+    print(f"{'setting':26s} {'image':>9s} {'maps/img':>8s} {'bytes/img':>10s} "
+          f"{'target <=':>10s} {'full split':>10s}")
+    rng = np.random.default_rng(0)
+    for (name, num_classes, mean_gt, _, split), (height, width) in zip(
+            SETTINGS[:2], [(375, 500), (480, 640)], strict=True):
+        shapes = [(-(-round(s * height) // FEATURE_STRIDE), -(-round(s * width) // FEATURE_STRIDE))
+                  for s in IRN_SCALES]
+        with tempfile.TemporaryDirectory() as tmp:
+            store = CamStore(Path(tmp) / "store", settings={"bench": name, "protocol": "irn"})
+            counts = []
+            for i in range(images):
+                k = min(int(1 + rng.poisson(mean_gt - 1)), num_classes)
+                classes = rng.choice(num_classes, k, replace=False)
+                levels = [np.clip(rng.standard_normal((k, h, w)), 0, None).astype(np.float32)
+                          for h, w in shapes]
+                store.write_levels(f"{i:06d}", levels, classes, (height, width), "irn", 16)
+                counts.append(k)
+            size = sum(p.stat().st_size for p in store.directory.glob("*.npz")) / images
+        target = np.mean(counts) * (sum(h * w for h, w in shapes) * 4 + 8) + 64 + OVERHEAD \
+            + 256 * len(IRN_SCALES)  # + one .npy header per level
+        print(f"{name:26s} {width:4d}x{height:<4d} {np.mean(counts):8.2f} {size:10.0f} "
+              f"{target:10.0f} {size * split / 1e9:8.2f} GB")
 
 
 def _resident(field: str) -> int:
@@ -197,6 +228,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if "a" in args.parts:
         bytes_per_image(args.images)
+        bytes_per_image_irn(args.images)
     if "b" in args.parts:
         evaluate_memory(sorted(args.sizes))
     if "c" in args.parts:

@@ -30,9 +30,6 @@ def fail(message: str) -> None:
 
 def check_command_line(argv: list[str]) -> None:
     """Stop with one line on an override Hydra would refuse with a traceback-like report."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     from wsol.app.compose import check_overrides, compose_config
 
     overrides = [a for a in argv if not a.startswith("-")]
@@ -43,12 +40,8 @@ def check_command_line(argv: list[str]) -> None:
             check_overrides(overrides)  # sweep values: keys and group options only
         else:
             compose_config(overrides)
-    except WsolError as err:
+    except WsolError as err:  # a mistyped key, option or value: one line, before Hydra
         fail(user_message(err))
-    except (HydraException, OmegaConfBaseException) as err:
-        cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
-        fail(f"{str(err).splitlines()[0]}{': ' + cause if cause else ''} (the types are "
-             "declared in src/wsol/app/schema.py)")
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="run")

@@ -116,3 +116,18 @@ def test_every_value_out_of_range_stops_before_any_stage(override, key, tmp_path
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         run_pipeline(tmp_path / "run", override, "data.generate.num_images=10")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_recipe_keys_of_issue_10_are_declared(experiment):
+    cfg = _compose(f"experiment={experiment}")
+    for key in ("cam.protocol", "data.augment", "model.recipe"):
+        assert OmegaConf.select(cfg, key) is not None, key
+    assert "score_size" in cfg.eval  # null is a value
+
+
+def test_the_demo_keeps_its_own_recipe():
+    cfg = _compose()
+    assert (cfg.cam.protocol, cfg.data.augment, cfg.model.recipe) == ("default", "rrc",
+                                                                      "default")
+    assert cfg.eval.score_size is None and list(cfg.cam.scales) == [1.0]

@@ -27,11 +27,13 @@ USAGE_PLACEHOLDERS = {"[key=value", "...]", "[--decode]", "[experiment=NAME]"}
 
 @dataclass(frozen=True)
 class DocCommand:
-    """One command from a document: where it is, the script and its arguments."""
+    """One command from a document: where it is, the script and its arguments; ``runnable``
+    is False for a setting quoted inside a table's description (composed, not run)."""
 
     where: str
     script: str
     args: tuple[str, ...]
+    runnable: bool = True
 
     @property
     def multirun(self) -> bool:
@@ -91,13 +93,16 @@ def doc_commands() -> list[DocCommand]:
         for number, line in enumerate(text.splitlines(), 1):
             if not line.lstrip().startswith("|"):
                 continue
+            first_cell = line.strip().strip("|").split("|")[0]
             for span in re.findall(r"`([^`]+)`", line):
                 where = f"{name}:{number}"
                 if "scripts/" in span:
                     for script, *args in _commands_in(span):
                         commands.append(DocCommand(where, script, tuple(args)))
                 elif _is_override_span(span, top):
-                    commands.append(DocCommand(where, "scripts/run.py", tuple(span.split())))
+                    commands.append(DocCommand(where, "scripts/run.py", tuple(span.split()),
+                                               runnable=first_cell.strip().startswith("`")
+                                               and f"`{span}`" in first_cell))
     return commands
 
 
@@ -149,6 +154,8 @@ TREES = {"voc_resnet": "voc2012_tree", "coco_resnet": "coco2014_tree",
 
 def runnable(command: DocCommand) -> str | None:
     """None when the command can run here on a small tree, else what it needs."""
+    if not command.runnable:
+        return "nothing more: a setting quoted in a table's description (composed above)"
     if command.script != "scripts/run.py" or command.multirun:
         return "a sweep or another script (composed above; tests/app/test_launchers.py runs one)"
     for token, need in NOT_HERE.items():

@@ -72,7 +72,8 @@ def test_voc_resnet_runs_on_a_voc_tree_with_voc_class_names(tiny_voc_tree, tmp_p
                            f"data.root={tiny_voc_tree}", "model.weights=null",
                            "trainer.max_epochs=1", "data.input_size=64", "data.batch_size=8",
                            "data.num_workers=0", "cam.batch_size=4", "eval.num_figures=1",
-                           "trainer.limit_train_batches=2", "cam.scales=[1.0]")
+                           "trainer.limit_train_batches=2", "cam.scales=[1.0]",
+                           "model.lr=0.001")  # IRN's 0.1 assumes ImageNet weights
     assert {"seg/miou", "seg/miou_best", "loc/maxboxacc"} <= set(metrics)
 
 

@@ -34,9 +34,14 @@ def test_recipe_runs_end_to_end(experiment, request, tmp_path):
 
         store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
         for image_id in store.ids()[:4]:
-            cams, _, size = store.read_compact(image_id)
+            stored = store.read_levels(image_id)
             width, height = truth.sizes[image_id]
-            assert size == (height, width) and cams.shape[1:] == (height // 4, width // 4)
+            # one raw map per scale at the OS-16 layer's size (ceil), composed on read
+            assert stored.layout == "irn" and stored.stride == 16
+            assert stored.image_size == (height, width)
+            assert [lv.shape[1:] for lv in stored.levels] == \
+                [(-(-round(s * height) // 16), -(-round(s * width) // 16)) for s in (1.0, 0.5)]
+            assert store.read(image_id)[0].shape[1:] == (height, width)
     # what the literature keeps rather than refuses is counted in metrics.json
     dropped = truth.extra.get("dropped", {}).get(split, [])
     assert metrics["data/dropped_empty_images"] == len(dropped)
@@ -88,8 +93,17 @@ def test_recipes_compose_with_their_published_settings():
     assert (vgg.cam.classes, vgg.cam.topk, vgg.eval.box_threshold) == ("topk", 5, 0.15)
     assert "train" not in vgg.stages and "train" not in r50.stages
     assert (r50.cam.method, r50.eval.multi_contour, r50.model.output_stride) == ("cam", True, 32)
+    assert (r50.cam.protocol, r50.eval.score_size, r50.eval.cam_threshold_step) == \
+        ("wsolevaluation", 224, 0.001)
+    assert list(r50.eval.iou_thresholds) == [30, 50, 70]
     assert (coco.data.format, coco.data.cam_split, coco.model.output_stride) == \
         ("coco", "train2014", 16)
     assert list(coco.cam.scales) == [1.0, 0.5, 1.5, 2.0] and coco.cam.flip
     assert (coco.cam.image_size, coco.cam.batch_size) == ("original", 1)
+    for irn in (coco, compose_voc := compose("experiment=voc_resnet")):
+        assert (irn.cam.protocol, irn.data.augment, irn.model.recipe) == ("irn", "irn", "irn")
+        assert (irn.data.input_size, irn.data.batch_size, irn.trainer.max_epochs) == (512, 16, 5)
+        assert (irn.model.lr, irn.model.head_lr_mult, irn.model.weight_decay) == (0.1, 10.0, 1e-4)
+        assert (irn.model.optimizer, irn.model.schedule) == ("sgd", "poly")
+    assert list(compose_voc.cam.scales) == [1.0, 0.5, 1.5, 2.0] and compose_voc.cam.flip
     assert (voc07.data.image_set, voc07.data.cam_split) == ("Main", "trainval")

@@ -11,7 +11,7 @@ from wsol.cam import cache_key as ck
 
 CAM = {"method": "gradcam", "classes": "gt", "topk": 1, "scales": [1.0], "flip": False,
        "precision": "fp32", "store_stride": 4, "batch_size": 64, "channels_last": False,
-       "store_dir": None}
+       "store_dir": None, "image_size": "square", "protocol": "default"}
 
 
 def _inputs(tmp_path, **changes):
@@ -64,6 +64,7 @@ def test_key_is_stable_and_ignores_speed_settings(tmp_path):
     {"cam_cfg": {**CAM, "store_stride": 16}},
     {"class_lists": [[1], [0, 1], [1]]},  # an annotation edited: b now has a cat too
     {"class_lists": [[1], [], [1]]},
+    {"cam_cfg": {**CAM, "image_size": "original"}}, {"cam_cfg": {**CAM, "protocol": "irn"}},
 ])
 def test_every_map_setting_changes_the_key(tmp_path, change):
     assert ck.cache_key(_inputs(tmp_path, **change)) != ck.cache_key(_inputs(tmp_path))

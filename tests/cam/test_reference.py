@@ -16,7 +16,7 @@ import torchvision
 
 from wsol.cam import GradCAM
 
-METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"]
+METHODS = ["gradcam", "gradcam++", "gradcam++lib", "xgradcam", "hirescam", "layercam"]
 
 
 def reference_grads(model, layer_name, x, classes, to_grid=None):
@@ -53,6 +53,12 @@ def reference_map(method, a, g, weight_row=None):
         sum_a = a.sum(dim=dims, keepdim=True)
         denom = 2 * g**2 + sum_a * g**3
         alpha = torch.where(denom != 0, g**2 / denom, torch.zeros_like(g))
+        w = (alpha * relu(g)).sum(dim=dims, keepdim=True)
+        return relu((w * a).sum(1))
+    if method == "gradcam++lib":  # pytorch-grad-cam: eps in the denominator, 0 where G = 0
+        sum_a = a.sum(dim=dims, keepdim=True)
+        alpha = g**2 / (2 * g**2 + sum_a * g**3 + 1e-6)
+        alpha = torch.where(g != 0, alpha, torch.zeros_like(g))
         w = (alpha * relu(g)).sum(dim=dims, keepdim=True)
         return relu((w * a).sum(1))
     if method == "xgradcam":

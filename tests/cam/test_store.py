@@ -155,3 +155,38 @@ def test_scores_round_trip_and_are_optional(tmp_path):
     assert store.read_scored("without")[2] is None
     with pytest.raises(ValueError, match="scores"):
         store.write("bad", maps, [3, 1], (8, 8), scores=[0.5])
+
+
+def test_level_layouts_are_verified_like_resized_files(tmp_path):
+    """irn / bicubic files (raw per-scale maps) pass the same checks: a flipped byte, a NaN or
+    an unknown layout name makes the file damaged, never read."""
+    from wsol.cam.store_verify import DamagedMapFile, read_map_file
+
+    store = CamStore(tmp_path / "s")
+    levels = [np.random.default_rng(0).random((2, 4, 5)).astype(np.float32),
+              np.random.default_rng(1).random((2, 2, 3)).astype(np.float32)]
+    store.write_levels("img", levels, [1, 3], (60, 75), "irn", stride=16, scores=[0.2, 0.9])
+    path = next((tmp_path / "s").glob("*.npz"))
+    verified = read_map_file(path, num_classes=5, max_pixels=10**6)
+    assert (verified.layout, verified.stride, verified.image_size) == ("irn", 16, (60, 75))
+    for mine, theirs in zip(verified.levels, levels, strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert store.read("img")[0].shape == (2, 60, 75)
+    with pytest.raises(DamagedMapFile, match="class_ids"):
+        read_map_file(path, num_classes=2, max_pixels=10**6)  # class 3 out of range
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedMapFile):
+        store.read("img")
+    bad = tmp_path / "bad"
+    for layout, level, match in (("xyz", levels[0], "layout"),
+                                 ("bicubic", np.full((2, 4, 5), np.nan, np.float32),
+                                  "non-finite")):
+        arrays = {"level_0": level, "layout": np.asarray(layout),
+                  "stride": np.asarray(0, np.int64), "class_ids": np.array([0, 1]),
+                  "image_size": np.array([8, 8])}
+        bad.mkdir(exist_ok=True)
+        np.savez(bad / "x.npz", **arrays)
+        with pytest.raises(DamagedMapFile, match=match):
+            read_map_file(bad / "x.npz", num_classes=5, max_pixels=10**6)

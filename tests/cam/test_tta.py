@@ -1,4 +1,5 @@
-"""multiscale_cams against a naive loop: one engine call per scale and per flip, image by image."""
+"""multiscale_cams against a naive loop: one engine call per scale and per flip, image by image,
+each scale's map times its number of target-layer positions (gradcam's scale fairness)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from wsol.cam import GradCAM, multiscale_cams
 from wsol.cam.tta import IRN_SCALES
 
 
-def naive_tta(engine, images, classes, scales, out_size):
-    """Per image, per scale, per flip: resize, maybe mirror, CAM, mirror back, upsample, sum."""
+def naive_tta(engine, images, classes, scales, out_size, power=1):
+    """Per image, per scale, per flip: resize, maybe mirror, CAM, mirror back, times
+    (h·w) ** power, upsample, sum."""
     results = []
     height, width = images.shape[2:]
     for b in range(images.shape[0]):
@@ -26,6 +28,7 @@ def naive_tta(engine, images, classes, scales, out_size):
                 xi = x.flip(-1) if flip else x
                 maps = engine(xi, classes=[list(classes[b])])[0]
                 maps = maps.flip(-1) if flip else maps
+                maps = maps * float(maps.shape[-1] * maps.shape[-2]) ** power
                 total = (
                     total
                     + F.interpolate(
@@ -50,7 +53,8 @@ def test_irn_tta_matches_naive_loop(resnet, closed_form):
     with GradCAM(resnet, "layer4", closed_form=closed_form) as engine:
         calls = []
         counting = lambda x, classes: calls.append(x.shape) or engine(x, classes=classes)  # noqa: E731
-        ours = multiscale_cams(counting, images, classes, IRN_SCALES, flip=True, out_size=(24, 32))
+        ours = multiscale_cams(counting, images, classes, IRN_SCALES, flip=True, out_size=(24, 32),
+                               positions_power=1)
         ref = naive_tta(engine, images, classes, IRN_SCALES, (24, 32))
     assert len(calls) == 4, "one forward per scale: flips share the batch with their originals"
     assert [c[0] for c in calls] == [4] * 4

@@ -90,3 +90,31 @@ def test_errors_name_the_file_and_fix(imagenet_tree, tmp_path):
     (copy / "Data" / "CLS-LOC" / "val" / f"{victim}.JPEG").unlink()
     with pytest.raises(DataError, match=victim):
         ImageNetDataset(copy)
+
+
+def test_blacklist_leaves_out_the_listed_val_indices(imagenet_tree, tmp_path):
+    root, truth = imagenet_tree
+    listed = tmp_path / "ILSVRC2014_clsloc_validation_blacklist.txt"
+    listed.write_text("2\n5\n\n12\n40000\n")  # the devkit's format; 40000 is not in the tree
+    ds = ImageNetDataset(root, "val", imagenet_class_names(root), blacklist=listed)
+    gone = {"ILSVRC2012_val_00000002", "ILSVRC2012_val_00000005", "ILSVRC2012_val_00000012"}
+    assert ds.ids == [i for i in truth.splits["val"] if i not in gone]
+    assert ds.blacklisted == 3 and len(ds.annotations) == len(ds) == 9
+    kept = truth.splits["val"].index("ILSVRC2012_val_00000003")
+    np.testing.assert_array_equal(ds.annotations[1].boxes, truth.boxes[truth.splits["val"][kept]])
+
+
+@pytest.mark.parametrize(("text", "match"), [("3\nn01440764\n", r"blacklist.txt:2"),
+                                             ("0\n", r"blacklist.txt:1")])
+def test_blacklist_lines_must_be_val_indices(imagenet_tree, tmp_path, text, match):
+    root, _ = imagenet_tree
+    listed = tmp_path / "blacklist.txt"
+    listed.write_text(text)
+    with pytest.raises(DataError, match=match):
+        ImageNetDataset(root, "val", blacklist=listed)
+
+
+def test_missing_blacklist_file_names_the_key(imagenet_tree, tmp_path):
+    root, _ = imagenet_tree
+    with pytest.raises(DataError, match="data.blacklist="):
+        ImageNetDataset(root, "val", blacklist=tmp_path / "nowhere.txt")

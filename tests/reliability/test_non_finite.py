@@ -42,7 +42,7 @@ def test_overflowing_logits_stop_the_cam_stage_and_write_no_map(voc, tmp_path):
     model = _edit(tiny_checkpoint(tmp_path / "model.pt"), "fc.weight", 3e38)  # finite, overflows
     overrides = voc_overrides(voc, tmp_path, "experiment=voc_resnet", "model.weights=null",
                               f"model.checkpoint={model}", "cam.scales=[1.0]", "cam.flip=false",
-                              "cam.image_size=square", "stages=[cam]")
+                              "cam.image_size=square", "cam.protocol=default", "stages=[cam]")
     with pytest.raises(WeightsError) as err:
         run(compose_run(*overrides))
     assert str(err.value).startswith(f"The model {model} gives non-finite logits (NaN or "

@@ -33,7 +33,7 @@ def test_an_edited_annotation_gets_new_maps_never_the_stale_store(voc, tmp_path)
     model = tiny_checkpoint(tmp_path / "model.pt")
     overrides = voc_overrides(voc, tmp_path, "experiment=voc_resnet", "model.weights=null",
                               f"model.checkpoint={model}", "cam.scales=[1.0]", "cam.flip=false",
-                              "cam.image_size=square")
+                              "cam.image_size=square", "cam.protocol=default")
     run(compose_run(*overrides, "stages=[cam,evaluate]"))
     first = _store(tmp_path / "run")
     assert _class_ids(first, "b") == [DOG]
@@ -59,7 +59,8 @@ def test_a_pinned_store_refuses_maps_made_for_other_labels(voc, tmp_path):
     pinned = tmp_path / "pinned"
     overrides = voc_overrides(voc, tmp_path, "experiment=voc_resnet", "model.weights=null",
                               f"model.checkpoint={model}", "cam.scales=[1.0]", "cam.flip=false",
-                              "cam.image_size=square", f"cam.store_dir={pinned}", "stages=[cam]")
+                              "cam.image_size=square", "cam.protocol=default",
+                              f"cam.store_dir={pinned}", "stages=[cam]")
     run(compose_run(*overrides))
     (voc / "Annotations" / "a.xml").write_text(voc_xml_string(
         "a.jpg", SIZE, [{"name": "cat", "box": (2, 3, 20, 25)}]))

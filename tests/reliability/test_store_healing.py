@@ -122,7 +122,7 @@ def test_the_cam_stage_recomputes_a_damaged_file_and_evaluate_refuses_it_meanwhi
     model = tiny_checkpoint(tmp_path / "model.pt")
     overrides = voc_overrides(voc, tmp_path, "experiment=voc_resnet", "model.weights=null",
                               f"model.checkpoint={model}", "cam.scales=[1.0]", "cam.flip=false",
-                              "cam.image_size=square")
+                              "cam.image_size=square", "cam.protocol=default")
     run(compose_run(*overrides, "stages=[cam]"))
     store_dir = Path(json.loads((tmp_path / "run" / "cam_store.json").read_text())["path"])
     original = _maps(store_dir)

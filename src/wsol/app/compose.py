@@ -90,6 +90,8 @@ def compose_config(overrides: Sequence[str] = (), config_dir: Path = CONFIG_DIR)
     before the config is turned into run objects.
     """
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     check_overrides(overrides, config_dir)
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
@@ -102,3 +104,7 @@ def compose_config(overrides: Sequence[str] = (), config_dir: Path = CONFIG_DIR)
                 "configuration (e.g. data.generate.* when the chosen data has "
                 "data.generate=null); drop the override or choose the data it belongs to"
             ) from None
+        except (HydraException, OmegaConfBaseException) as err:  # a value of the wrong type
+            cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
+            raise ConfigError(f"{str(err).splitlines()[0]}{': ' + cause if cause else ''} "
+                              "(the types are declared in src/wsol/app/schema.py)") from None

@@ -68,6 +68,8 @@ class DataConfig:
     # decoded images and masks above this many pixels are refused from their header (a
     # decompression bomb); the field's largest real images are far inside 8192²
     max_image_pixels: int = 67108864
+    augment: str = "rrc"  # rrc (random resized crop) | irn (IRN's long-side rescale + 512 crop)
+    blacklist: str | None = None  # ILSVRC: the 2014 localization blacklist file to leave out
     generate: GenerateConfig | None = None
 
 
@@ -99,6 +101,8 @@ class ModelConfig:
     has_drop_rate: float = 0.5
     cutmix_beta: float = 1.0
     cutmix_prob: float = 1.0
+    recipe: str = "default"  # default | irn (IRN's train_cam: what trains, BN, bias-free head)
+
 
 
 @dataclass
@@ -133,6 +137,7 @@ class CamConfig:
     image_size: str = "square"  # square | original
     store_stride: int = 4
     store_dir: str | None = None  # null: the content-keyed cache under paths.cache_dir
+    protocol: str = "default"  # default | irn | wsolevaluation (src/wsol/cam/protocols.py)
 
 
 @dataclass
@@ -150,6 +155,7 @@ class EvalConfig:
     bg_thresholds: list[float] | None = None  # explicit grid instead of the step
     num_figures: int = 6
     seeds_dir: str | None = None  # score this folder of label PNGs as well
+    score_size: int | None = None  # score maps, boxes and masks at N x N (wsolevaluation: 224)
     # wsolevaluation's protocol: the split (train-fullsup: val) whose maps choose the operating
     # thresholds that are then scored on data.cam_split; null: no selection split
     select_split: str | None = None

@@ -153,6 +153,9 @@ RULES: tuple[Rule, ...] = (
          "null (from the CPUs this process may use) or an integer >= 0"),
     Rule("data.max_image_pixels", within(1, 178_956_970),
          "an integer in [1, 178956970] (PIL's own hard limit)"),
+    Rule("data.augment", one_of(("rrc", "irn")), "one of ['rrc', 'irn']"),
+    Rule("model.recipe", one_of(("default", "irn")), "one of ['default', 'irn']"),
+    Rule("eval.score_size", optional(at_least(1)), "null or an integer >= 1 (pixels)"),
     Rule("data.crop_scale", lambda v: each(within(0, 1))(v) and len(v) == 2
          and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
     Rule("data.crop_ratio", lambda v: each(above(0))(v) and len(v) == 2 and v[0] <= v[1],
@@ -287,6 +290,13 @@ def config_problems(config: RunConfig) -> list[str]:
     if config.data.format == "wsolevaluation" and not config.data.metadata_dir:
         problems.append("data.format=wsolevaluation needs data.metadata_dir: the dataset's "
                         "folder of wsolevaluation's metadata/ (holding train/ val/ test/).")
+    from wsol.cam.protocols import check_protocol
+
+    try:  # cam.protocol and the cam settings it needs, before any training
+        check_protocol(config.cam.protocol, config.cam.image_size, config.cam.scales,
+                       config.cam.flip)
+    except ConfigError as err:
+        problems.append(str(err))
     generate = config.data.generate
     if generate is not None:
         if not generate.num_images >= 4:

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 # cam.* keys that change the maps (batch_size, channels_last, ... only change speed).
+# "protocol" joined when the multi-scale sum became scale-fair, so no key of a store made with
+# the old sum can match a new one.
 MAP_SETTINGS = ("method", "classes", "topk", "scales", "flip", "precision", "store_stride",
-                "image_size")
+                "image_size", "protocol")
 KEY_LENGTH = 20  # hex digits (80 bits): collisions are out of reach for any number of runs
 _CHUNK = 1 << 20
 

@@ -26,7 +26,7 @@ from torch import nn
 from wsol.cam.classes import ClassRequest, ClassSpec, parse_classes
 from wsol.cam.head import LinearHead, find_linear_head, resolve_layer
 from wsol.cam.layout import Reshape, apply_batched, default_reshape
-from wsol.cam.methods import cam_maps, check_method
+from wsol.cam.methods import CamMethod, cam_maps, get_method
 from wsol.cam.mlp_head import MLPHead, find_mlp_head
 from wsol.cam.vjp import HeadVJP, one_hot_rows
 from wsol.errors import ConfigError
@@ -42,8 +42,8 @@ class GradCAM:
         model: images (B, 3, H, W) [or clips (B, 3, T, H, W)] -> logits (B, C). Put it in
             eval mode first; its parameters' requires_grad flags are restored after each call.
         target_layer: module name ("layer4", "features.29") or the module itself.
-        method: gradcam | gradcam++ | xgradcam | hirescam | layercam | cam (cam needs a GAP +
-            Linear head).
+        method: a name of :data:`wsol.cam.methods.METHODS` (gradcam, gradcam++, gradcam++lib,
+            xgradcam, hirescam, layercam, cam; cam needs a GAP + Linear head).
         precision: fp32 | bf16 | fp16 — autocast dtype of the forward pass; the weighting and
             sum are always float32.
         channels_last: run the forward in channels-last memory format (converts the model's
@@ -55,6 +55,8 @@ class GradCAM:
             transformer tokens (N, 1+h·w, D) to (N, D, h, w).
         max_grad_bytes: memory allowed for the gradients of one chunk of classes (default: half
             the free CUDA memory, or 2 GiB on CPU).
+        relu: False returns the weighted sum before the final ReLU (maps may be negative;
+            wsolevaluation's CAM, which it min-max normalises).
     """
 
     def __init__(
@@ -68,10 +70,13 @@ class GradCAM:
         closed_form: bool | None = None,
         reshape: Reshape | None = None,
         max_grad_bytes: int | None = None,
+        relu: bool = True,
     ) -> None:
         self.model = model
         self.layer_name, self.layer = resolve_layer(model, target_layer)
-        self.method = check_method(method)
+        self.spec: CamMethod = get_method(method)
+        self.method = self.spec.name
+        self.relu = bool(relu)
         if precision not in PRECISIONS:
             raise ConfigError(f"cam.precision {precision!r} is unknown; choose fp32, bf16 or fp16")
         self.precision = precision
@@ -80,7 +85,7 @@ class GradCAM:
         self._head: LinearHead | MLPHead | None = None
         if closed_form is not False:
             self._head = find_linear_head(model, self.layer_name)
-            if self._head is None and self.method == "gradcam":  # only α's spatial mean needed
+            if self._head is None and "mlp" in self.spec.closed_forms:  # α's mean suffices
                 self._head = find_mlp_head(model, self.layer_name)
                 if self._head is not None:
                     self._head.attach()
@@ -90,15 +95,16 @@ class GradCAM:
                 "average pooling + one nn.Linear nor (for gradcam) pools + Linear/ReLU layers; "
                 "use closed_form=None to fall back to autograd"
             )
-        if self.method == "cam" and closed_form is False:
+        if not self.spec.needs_gradients and closed_form is False:
             raise ConfigError(
-                "cam.method 'cam' reads the classifier weights; it has no autograd "
+                f"cam.method {self.method!r} reads the classifier weights; it has no autograd "
                 "path, so drop closed_form=False"
             )
-        if self.method == "cam" and self._head is None:
+        if not self.spec.needs_gradients and self._head is None:
             raise ConfigError(
-                f"cam.method 'cam' needs a GAP + Linear head after {self.layer_name!r} (e.g. "
-                "ResNet layer4); this model has another head, so use 'gradcam'"
+                f"cam.method {self.method!r} needs a GAP + Linear head after "
+                f"{self.layer_name!r} (e.g. ResNet layer4); this model has another head, so "
+                "use 'gradcam'"
             )
         self._head_checked = False
         # a model may carry its own token layout (wsol.models.timm_backbones.TokenGrid)
@@ -126,9 +132,10 @@ class GradCAM:
         classes: None (all C classes), a sequence of K class indices for every image, a
         per-image list of index lists (or a (B, K) tensor), or a callable logits (B, C) ->
         per-image lists (e.g. top-k, still one forward pass).
-        Returns float32 maps >= 0 (not normalised) on the model's device at the target layer's
-        resolution: (B, K, h, w) [(B, K, t, h, w) for clips], or for per-image classes a list
-        of B tensors (K_i, h, w). With return_logits, also the logits (B, C) float32.
+        Returns float32 maps >= 0 (any sign with relu=False; not normalised) on the model's
+        device at the target layer's resolution: (B, K, h, w) [(B, K, t, h, w) for clips], or
+        for per-image classes a list of B tensors (K_i, h, w). With return_logits, also the
+        logits (B, C) float32.
         """
         if self._handle is None:
             raise RuntimeError("this GradCAM was closed; create a new one")
@@ -175,8 +182,9 @@ class GradCAM:
                 grads = self._head.gradcam_weights(acts, spec.index)  # (B, K, D)
             else:
                 rows = self._head.weight.float()[spec.index]  # (B, K, D)
-                grads = rows if self.method == "cam" else rows / flat.shape[-1]
-            maps = cam_maps(self.method, flat, grads[..., None])
+                # G = ∂y^c/∂A = W_c / S at every position (the rows themselves for 'cam')
+                grads = rows / flat.shape[-1] if self.spec.needs_gradients else rows
+            maps = cam_maps(self.spec, flat, grads[..., None], self.relu)
         else:
             maps = torch.cat(list(self._autograd_maps(logits, captured, flat, spec)), dim=1)
         maps = maps.float().unflatten(2, spatial)
@@ -192,7 +200,7 @@ class GradCAM:
             return
         for _, _, grads in self._vjp.chunks(logits, leaf, rows):
             g = apply_batched(self._reshape, grads.float(), lead=1).flatten(3)  # (k, B, D, S)
-            yield cam_maps(self.method, flat, g.transpose(0, 1))
+            yield cam_maps(self.spec, flat, g.transpose(0, 1), self.relu)
 
     def _forward(self, images: torch.Tensor, closed: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if self.model.training:
@@ -269,10 +277,10 @@ class GradCAM:
         if grid is not None and self._head.matches(grid, logits, rtol):
             self._head_checked = True
             return True
-        if self.method == "cam":
+        if not self.spec.needs_gradients:
             raise ConfigError(
-                f"cam.method 'cam': the logits are not GAP + Linear of {self.layer_name!r} "
-                "(the model's forward does more); use 'gradcam'"
+                f"cam.method {self.method!r}: the logits are not GAP + Linear of "
+                f"{self.layer_name!r} (the model's forward does more); use 'gradcam'"
             )
         warnings.warn(
             f"the head after {self.layer_name!r} looks closed-form (GAP + Linear, or pools + "

@@ -1,8 +1,12 @@
-"""On-disk CAM store: one compact .npz per image, written atomically, upsampled on read.
+"""On-disk CAM store: one compact .npz per image, written atomically, composed on read.
 
-Each file holds the maps at the resolution they were written (normally the target layer's, so
-a COCO-sized run fits on disk) as float16 after dividing each class map by its own max (kept as
-float32 ``scale``), so unnormalised maps neither overflow float16 nor lose relative precision.
+A file holds the maps in one of the layouts of :mod:`wsol.cam.compose`. ``resized`` (the
+default protocol): the maps at the resolution they were written (the fed size / store_stride,
+so a COCO-sized run fits on disk) as float16 after dividing each class map by its largest
+magnitude (kept as float32 ``scale``), so unnormalised maps neither overflow float16 nor lose
+relative precision; upsampled bilinearly on read. ``irn`` / ``bicubic``: the raw maps of each
+scale at the target layer's resolution, float32, composed on read exactly as the reference
+pipeline composes them (so maps read back equal the reference's high-resolution maps).
 ``manifest.json`` records the settings that produced the maps (with the cache key and the number
 of images expected); opening a store with different settings is refused, so stale maps are never
 mixed with new ones. Temporary files carry the writer's host and pid, so the ones a killed run
@@ -21,12 +25,12 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from wsol.cam.compose import LAYOUTS, compose
 from wsol.cam.store_files import atomic_write, is_temp, remove_stale_temps
 from wsol.cam.store_messages import jsonable, mismatch_message, write_error_message
 from wsol.cam.store_verify import DamagedMapFile, read_map_file
@@ -110,30 +114,47 @@ class CamStore:
         image_size: tuple[int, int],
         scores: Sequence[float] | np.ndarray | torch.Tensor | None = None,
     ) -> None:
-        """Store maps (K, h, w) >= 0 for ``class_ids`` (K,) of an image of size (H, W), and
-        optionally the classifier's scores (K,) in [0, 1] for those classes."""
-        if isinstance(cams, torch.Tensor):
-            cams = cams.detach().float().cpu().numpy()
-        cams = np.asarray(cams, dtype=np.float32)
-        ids = np.asarray(
-            class_ids.cpu() if isinstance(class_ids, torch.Tensor) else class_ids, dtype=np.int64
-        ).reshape(-1)
-        if cams.ndim != 3 or cams.shape[0] != ids.shape[0]:
-            raise ValueError(
-                f"cams must be (K, h, w) with K = len(class_ids) = {ids.shape[0]}, "
-                f"got {cams.shape} for image {image_id!r}"
-            )
-        if not np.isfinite(cams).all():  # the cam stage names the model before this
-            raise ValueError(f"cams of image {image_id!r} hold NaN or infinite values")
-        peak = cams.reshape(cams.shape[0], -1).max(axis=1) if cams.size else np.zeros(len(ids))
+        """Store maps (K, h, w) for ``class_ids`` (K,) of an image of size (H, W), and
+        optionally the classifier's scores (K,) in [0, 1] for those classes (``resized``)."""
+        cams = _array(cams)
+        ids = _class_ids(class_ids, cams, image_id)
+        # the largest magnitude: ReLU'd maps use their max, raw (signed) maps fit float16 too
+        peak = np.abs(cams).reshape(len(ids), -1).max(axis=1) if cams.size else np.zeros(len(ids))
         scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
         compact = (cams / scale[:, None, None]).astype(np.float16)
-        size = np.asarray(image_size, dtype=np.int64)
-        arrays = {"cams": compact, "scale": scale, "class_ids": ids, "image_size": size}
+        self._save(image_id, {"cams": compact, "scale": scale}, ids, image_size, scores)
+
+    def write_levels(
+        self,
+        image_id: str,
+        levels: Sequence[torch.Tensor | np.ndarray],
+        class_ids: Sequence[int] | np.ndarray | torch.Tensor,
+        image_size: tuple[int, int],
+        layout: str,
+        stride: int = 0,
+        scores: Sequence[float] | np.ndarray | torch.Tensor | None = None,
+    ) -> None:
+        """Store raw float32 maps, one (K, h_s, w_s) array per level (scale), in ``layout``
+        ``irn`` (composed on read with the target layer's ``stride``) or ``bicubic`` (one
+        level, any sign); see :mod:`wsol.cam.compose`."""
+        if layout not in LAYOUTS or layout == "resized" or not levels:
+            raise ValueError(f"write_levels: layout irn or bicubic with >= 1 level, got "
+                             f"{layout!r} with {len(levels)} levels")
+        arrays = {f"level_{i}": _array(lv) for i, lv in enumerate(levels)}
+        ids = _class_ids(class_ids, arrays["level_0"], image_id)
+        for name, level in arrays.items():
+            _class_ids(ids, level, f"{image_id} {name}")
+        arrays.update(layout=np.asarray(layout), stride=np.asarray(int(stride), np.int64))
+        self._save(image_id, arrays, ids, image_size, scores)
+
+    def _save(self, image_id: str, arrays: dict[str, np.ndarray], ids: np.ndarray,
+              image_size: tuple[int, int], scores) -> None:
+        maps = [a for name, a in arrays.items() if name == "cams" or name.startswith("level_")]
+        if not all(np.isfinite(m).all() for m in maps):  # the cam stage names the model first
+            raise ValueError(f"cams of image {image_id!r} hold NaN or infinite values")
+        arrays = {**arrays, "class_ids": ids, "image_size": np.asarray(image_size, np.int64)}
         if scores is not None:
-            if isinstance(scores, torch.Tensor):
-                scores = scores.detach().float().cpu().numpy()
-            arrays["scores"] = np.asarray(scores, np.float32).reshape(-1)
+            arrays["scores"] = _array(scores).reshape(-1)
             if arrays["scores"].shape != ids.shape:
                 raise ValueError(f"scores must be (K,) = ({ids.shape[0]},) for {image_id!r}")
         if not self._manifest_path.exists():
@@ -146,30 +167,31 @@ class CamStore:
     def read(
         self, image_id: str, size: tuple[int, int] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(cams float32 (K, H, W) upsampled bilinearly to ``size`` or image size, class_ids (K,)).
-
-        Values are the written maps' (float16-rounded), not renormalised after upsampling.
-        """
-        cams, ids, image_size, _ = self._load(image_id)
-        return _upsampled(cams, size if size is not None else image_size), ids
+        """(cams float32 (K, H, W) at ``size`` or the image size, class_ids (K,)), composed
+        as the file's layout says (``resized``: upsampled bilinearly, not renormalised)."""
+        stored = self._load(image_id)
+        return stored.compose(size), stored.class_ids
 
     def read_scored(
         self, image_id: str
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """As :meth:`read` at image size, plus the classifier's scores (K,) stored with the maps
         (None for maps written without them), from one read of the file."""
-        cams, ids, image_size, scores = self._load(image_id)
-        return _upsampled(cams, image_size), ids, scores
+        stored = self._load(image_id)
+        return stored.compose(None), stored.class_ids, stored.scores
 
     def read_compact(self, image_id: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-        """(cams float32 (K, h, w) as stored, class_ids (K,), image_size (H, W))."""
-        return self._load(image_id)[:3]
+        """(cams float32 (K, h, w) as stored, class_ids (K,), image_size (H, W)); for a
+        multi-level layout the first level (see :meth:`read_levels`)."""
+        stored = self._load(image_id)
+        return stored.levels[0], stored.class_ids, stored.image_size
 
-    def _load(
-        self, image_id: str
-    ) -> tuple[np.ndarray, np.ndarray, tuple[int, int], np.ndarray | None]:
-        """(cams (K, h, w) as stored, class_ids (K,), image_size (H, W), scores (K,) or None);
-        DataError when the file is missing or damaged."""
+    def read_levels(self, image_id: str) -> StoredMaps:
+        """Everything the file holds (layout, every level, ids, size, scores, stride)."""
+        return self._load(image_id)
+
+    def _load(self, image_id: str) -> StoredMaps:
+        """The verified file of ``image_id``; DataError when it is missing or damaged."""
         path = self._path(image_id)
         if not path.exists():
             raise DataError(
@@ -180,9 +202,8 @@ class CamStore:
         except DamagedMapFile as err:
             raise DamagedMapFile(f"{err}; rerun the cam stage with the same settings: it "
                                  f"recomputes damaged files") from None
-        cams = stored.cams.astype(np.float32) * stored.scale[:, None, None]
-        return cams, stored.class_ids.copy(), stored.image_size, \
-            None if stored.scores is None else stored.scores.copy()
+        return StoredMaps(stored.layout, stored.levels, stored.class_ids, stored.image_size,
+                          stored.scores, stored.stride)
 
     def intact(self, ids: Sequence[str]) -> set[str]:
         """The ids of ``ids`` whose file is present and passes every check; a damaged file is
@@ -241,16 +262,39 @@ class CamStore:
                              encoded=True, fix="use shorter image ids or remove the link")
 
 
-def _upsampled(cams: np.ndarray, target: tuple[int, int]) -> np.ndarray:
-    """Maps (K, h, w) resized bilinearly to ``target`` (H, W); (0, H, W) when K = 0."""
-    target = tuple(target)
-    if not cams.shape[0]:
-        return np.zeros((0, *target), np.float32)
-    if cams.shape[1:] == target:
-        return cams
-    up = F.interpolate(torch.from_numpy(cams)[None], size=target, mode="bilinear",
-                       align_corners=False)
-    return up[0].numpy()
+class StoredMaps(NamedTuple):
+    """One image's file: its layout, levels (K, h_s, w_s) float32, class ids, image size,
+    scores (or None) and the target layer's stride (``irn``; else 0)."""
+
+    layout: str
+    levels: list[np.ndarray]
+    class_ids: np.ndarray
+    image_size: tuple[int, int]
+    scores: np.ndarray | None
+    stride: int
+
+    def compose(self, size: tuple[int, int] | None) -> np.ndarray:
+        """float32 (K, H, W) at ``size`` (default the image size); see wsol.cam.compose."""
+        return compose(self.layout, self.levels, self.image_size, size, self.stride)
+
+
+def _array(values: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=np.float32)
+
+
+def _class_ids(class_ids, cams: np.ndarray, image_id: str) -> np.ndarray:
+    """class_ids as int64 (K,), checked against maps (K, h, w)."""
+    ids = np.asarray(
+        class_ids.cpu() if isinstance(class_ids, torch.Tensor) else class_ids, dtype=np.int64
+    ).reshape(-1)
+    if cams.ndim != 3 or cams.shape[0] != ids.shape[0]:
+        raise ValueError(
+            f"cams must be (K, h, w) with K = len(class_ids) = {ids.shape[0]}, "
+            f"got {cams.shape} for image {image_id!r}"
+        )
+    return ids
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:

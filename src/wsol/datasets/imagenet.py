@@ -7,6 +7,11 @@ Tree (``root`` = the ``ILSVRC`` folder of the Kaggle/ImageNet "object localizati
     root/LOC_synset_mapping.txt        (also found one level up, where Kaggle puts it)
     root/LOC_val_ids.txt               optional: the ids of the split, one a line
 
+Blacklist (``data.blacklist``): CAM's ILSVRC localization evaluation (Zhou et al. 2016) leaves
+out the 1,762 validation images of the ILSVRC 2014 localization blacklist. Given the devkit's
+``ILSVRC2014_clsloc_validation_blacklist.txt`` (one 1-based validation index a line: 36 means
+``ILSVRC2012_val_00000036``), those images are dropped from the split.
+
 Classes: ``LOC_synset_mapping.txt`` lines ``n01440764 tench, Tinca tinca``; the wnids must be
 sorted and unique, which makes their line order torchvision's class order (index 0 =
 n01440764). Without a split file the ids are the sorted stems of the XML files.
@@ -101,13 +106,15 @@ class ImageNetDataset(DatasetFeatures):
     ``class_names``: wnids in classifier order; ``None`` reads them from the mapping file.
     ``check_files=False`` skips the image existence check (the data checker lists them).
     ``require_masks`` is accepted for the common signature and ignored: there are no masks,
-    :meth:`mask` returns None.
+    :meth:`mask` returns None. ``blacklist``: a file of 1-based validation indices to leave
+    out (see the module docstring); :attr:`blacklisted` counts the images dropped.
     """
 
     def __init__(self, root: str | Path, split: str = "val",
                  class_names: Sequence[str] | None = None, require_masks: bool = False,
                  check_files: bool = True,
-                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> None:
+                 max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+                 blacklist: str | Path | None = None) -> None:
         self.root = Path(root)
         self.split = split
         self.max_image_pixels = int(max_image_pixels)
@@ -118,6 +125,17 @@ class ImageNetDataset(DatasetFeatures):
         self.image_dir = self.root / "Data" / "CLS-LOC" / split
         self.annotation_dir = self.root / "Annotations" / "CLS-LOC" / split
         self.ids = self._read_ids()
+        self.blacklisted = 0
+        if blacklist is not None:
+            banned = read_blacklist(blacklist)
+            kept = [i for i in self.ids if _val_index(i, blacklist) not in banned]
+            self.blacklisted = len(self.ids) - len(kept)
+            log.info("ImageNet %s: left out %d blacklisted image(s) listed in %s", split,
+                     self.blacklisted, blacklist)
+            if not kept:
+                raise DataError(f"data.blacklist={blacklist} leaves no image of split "
+                                f"{split!r}; check the file is the localization blacklist.")
+            self.ids = kept
         index = {name: i for i, name in enumerate(self.class_names)}
         self.clipped_boxes = 0
         self.annotations = [self._read_xml(i, index) for i in self.ids]
@@ -222,6 +240,38 @@ class ImageNetDataset(DatasetFeatures):
     def __getitem__(self, index: int) -> ImageRecord:
         index = checked_index(index, len(self))
         return record_at(self, index, self.image(index), None)
+
+
+def read_blacklist(path: str | Path) -> set[int]:
+    """The 1-based validation indices listed in ``path`` (one integer a line; blank lines
+    skipped); DataError naming the file and line otherwise."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as err:
+        raise DataError(f"data.blacklist={path} cannot be read ({err.strerror or err}); point "
+                        f"it at ILSVRC2014_clsloc_validation_blacklist.txt from the ILSVRC "
+                        f"2014 devkit, or set data.blacklist=null.") from None
+    indices = set()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if not line.strip().isdigit() or int(line) < 1:
+            raise DataError(f"{path}:{number}: {line.strip()!r} is not a 1-based validation "
+                            f"index; data.blacklist must list one index a line (the devkit's "
+                            f"ILSVRC2014_clsloc_validation_blacklist.txt format).")
+        indices.add(int(line))
+    return indices
+
+
+def _val_index(image_id: str, blacklist: str | Path) -> int:
+    """ILSVRC2012_val_00000036 -> 36."""
+    tail = image_id.rsplit("_", 1)[-1]
+    if not tail.isdigit():
+        raise DataError(f"data.blacklist={blacklist} names images by validation index, but "
+                        f"image id {image_id!r} has no trailing number (ILSVRC2012_val_NNNNNNNN);"
+                        f" set data.blacklist=null for this tree.")
+    return int(tail)
 
 
 def _number(text: str | None, path: Path, key: str, default: int | None = None) -> int:

@@ -6,7 +6,7 @@ stage and the evaluators never look at a file format.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -23,6 +23,16 @@ class ImageAnnotation:
     box_labels: np.ndarray
     difficult: np.ndarray
     size: tuple[int, int]
+
+    def rescaled(self, image_size: tuple[int, int], size: tuple[int, int]) -> ImageAnnotation:
+        """The annotation of the (H, W) image moved onto an (h, w) grid: each box coordinate
+        ``int(v * new / old)`` (truncated), as wsolevaluation's ``resize_bbox`` for 224²."""
+        (height, width), (h, w) = image_size, size
+        boxes = np.asarray(self.boxes, np.float64).reshape(-1, 4)
+        out = np.empty_like(boxes)
+        out[:, 0::2] = boxes[:, 0::2] * float(w) / float(width)  # (v · new) / old, in order
+        out[:, 1::2] = boxes[:, 1::2] * float(h) / float(height)
+        return replace(self, boxes=np.trunc(out).astype(np.int64), size=(int(w), int(h)))
 
 
 @dataclass
@@ -81,6 +91,7 @@ class DatasetFeatures:
 
     - ``clipped_boxes``: boxes reaching past their image, clipped and counted (0: none);
     - ``dropped_empty``: images left out for having no annotation (0: none);
+    - ``blacklisted``: images left out by a blacklist file (0: none);
     - ``mask_path``: the file a mask is read from (None: masks are not files, e.g. COCO);
     - ``result_image_id`` / ``result_category_id``: the ids a results file uses (COCO's
       numeric ones; by default the image id itself and the 1-based class index).
@@ -88,6 +99,7 @@ class DatasetFeatures:
 
     clipped_boxes: int = 0
     dropped_empty: int = 0
+    blacklisted: int = 0  # images left out by a blacklist (ILSVRC 2014's localization one)
 
     def mask_path(self, image_id: str) -> Path | None:
         return None

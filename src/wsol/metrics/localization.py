@@ -95,6 +95,11 @@ class BoxEvaluator:
         self._pool = WorkerPool(best_ious, int(workers)) if int(workers) > 0 else None
         self.reset()
 
+    @property
+    def is_v2(self) -> bool:
+        """True for wsolevaluation's MaxBoxAccV2 setting: all contours, IoU {30, 50, 70}."""
+        return self.multi_contour and sorted(self.iou_thresholds.tolist()) == [30, 50, 70]
+
     def close(self) -> None:
         """Collect pending results and stop worker processes (if any)."""
         self._drain()
@@ -174,9 +179,10 @@ class BoxEvaluator:
     def compute(self) -> dict[str, float]:
         """MaxBoxAcc per delta (percent), their mean, and the best threshold per delta (fraction).
 
-        Keys: "maxboxacc@30", ..., "maxboxacc_v2" (mean over the deltas; the paper's
-        MaxBoxAccV2 when multi_contour=True), "best_threshold@30", ..., "num_images". The best
-        threshold is the first one reaching the maximum.
+        Keys: "maxboxacc@30", ..., "maxboxacc_mean" (mean over the deltas), "maxboxacc_v2"
+        (the same mean, present only when it is the paper's MaxBoxAccV2: all contours and
+        deltas {30, 50, 70}), "best_threshold@30", ..., "num_images". The best threshold is
+        the first one reaching the maximum.
         """
         curves = self.curves()
         out: dict[str, float] = {}
@@ -187,6 +193,8 @@ class BoxEvaluator:
             out[f"maxboxacc@{_delta_name(delta)}"] = float(row[best])
             out[f"best_threshold@{_delta_name(delta)}"] = float(self.cam_thresholds[best])
             maxima.append(row[best])
-        out["maxboxacc_v2"] = float(np.mean(maxima))
+        out["maxboxacc_mean"] = float(np.mean(maxima))
+        if self.is_v2:
+            out["maxboxacc_v2"] = out["maxboxacc_mean"]
         out["num_images"] = float(self.num_images)
         return out

@@ -94,7 +94,7 @@ def _set_stage_stride_one(stage: nn.Module) -> None:
 
 def build_backbone(
     arch: str, num_classes: int, weights: str | None = None, output_stride: int = 32,
-    replace_head: bool = True,
+    replace_head: bool = True, head_bias: bool = True,
 ) -> tuple[nn.Module, str]:
     """Build a classifier network and name its Grad-CAM target layer.
 
@@ -111,6 +111,9 @@ def build_backbone(
         replace_head: False keeps the pretrained classifier of ``weights`` (e.g. the 1000
             ImageNet classes, for explaining torchvision's model as it is); it must then have
             ``num_classes`` outputs. Without ``weights`` the head is always new.
+        head_bias: True: a new head with a bias, weights N(0, 0.01), bias 0. False: IRN's
+            bias-free head with PyTorch's default initialisation (that of IRN's 1x1 Conv2d:
+            uniform in +-1/sqrt(fan_in)).
 
     Returns:
         ``(net, target_layer)``: ``net`` maps ``(B,3,H,W)`` images to ``(B,C)`` logits;
@@ -164,9 +167,10 @@ def build_backbone(
                 f"data.classes=imagenet) or train a new head (stages=[train,...])."
             )
         return net, spec.target_layer
-    new_head = nn.Linear(old_head.in_features, num_classes)
-    nn.init.normal_(new_head.weight, std=0.01)
-    nn.init.zeros_(new_head.bias)
+    new_head = nn.Linear(old_head.in_features, num_classes, bias=head_bias)
+    if head_bias:
+        nn.init.normal_(new_head.weight, std=0.01)
+        nn.init.zeros_(new_head.bias)
     setattr(parent, leaf, new_head)
     return net, spec.target_layer
 
@@ -197,6 +201,28 @@ def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
+def fix_batchnorm_statistics(net: nn.Module) -> None:
+    """BatchNorm uses and keeps its running statistics (eval mode); its affine parameters still
+    train where they require grad (IRN's FixedBatchNorm)."""
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+IRN_FROZEN = ("conv1", "bn1", "layer1", "layer2")  # IRN detaches the features after layer2
+
+
+def freeze_irn_stages(net: nn.Module, arch: str) -> None:
+    """Stop conv1 .. layer2 from training (IRN's ``stage2(x).detach()``): layer3, layer4 and
+    the head train. ResNets only (ConfigError otherwise)."""
+    if BACKBONES[arch].family != "resnet":
+        raise ConfigError(f"model.recipe=irn trains a ResNet's layer3, layer4 and head; "
+                          f"model.arch={arch!r} is not a ResNet, so use model.recipe=default.")
+    for name in IRN_FROZEN:
+        for p in net.get_submodule(name).parameters():
+            p.requires_grad_(False)
+
+
 def freeze_batchnorm(net: nn.Module) -> None:
     """Keep BatchNorm statistics and affine parameters fixed (IRN trains with frozen BN)."""
     for module in net.modules():
@@ -206,5 +232,6 @@ def freeze_batchnorm(net: nn.Module) -> None:
                 p.requires_grad_(False)
 
 
-__all__ = ["BACKBONES", "TIMM_PREFIX", "adl_positions", "build_backbone", "count_parameters",
-           "freeze_batchnorm", "head_parameter_prefixes"]
+__all__ = ["BACKBONES", "IRN_FROZEN", "TIMM_PREFIX", "adl_positions", "build_backbone",
+           "count_parameters", "fix_batchnorm_statistics", "freeze_batchnorm",
+           "freeze_irn_stages", "head_parameter_prefixes"]

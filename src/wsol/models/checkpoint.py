@@ -16,7 +16,7 @@ from torch import nn
 
 from wsol.errors import WeightsError, WsolError
 from wsol.io.atomic import atomic_write_with
-from wsol.models.backbones import build_backbone
+from wsol.models.backbones import BACKBONES, build_backbone
 
 META_KEYS = ("arch", "num_classes", "output_stride", "class_names")
 
@@ -95,9 +95,14 @@ def load_classifier(
             f"has {len(class_names)} classes {list(class_names)[:5]}...; retrain or pick the "
             "matching data config."
         )
+    # a bias-free head (model.recipe=irn) is told by its state dict
+    state = payload["state_dict"]
+    head = BACKBONES[payload["arch"]].head if payload["arch"] in BACKBONES else None
+    head_bias = not (head and isinstance(state, dict)
+                     and f"{head}.weight" in state and f"{head}.bias" not in state)
     try:
         net, target_layer = build_backbone(payload["arch"], payload["num_classes"], None,
-                                           payload["output_stride"])
+                                           payload["output_stride"], head_bias=head_bias)
     except WsolError as err:  # it names config keys; the file is what is wrong here
         raise WeightsError(f"{path}: its metadata describes no model this version builds "
                            f"({err}); retrain (stages=[train,...]) or point model.checkpoint at "

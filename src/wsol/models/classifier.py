@@ -13,7 +13,9 @@ from wsol.errors import ConfigError
 from wsol.models.backbones import (
     adl_positions,
     build_backbone,
+    fix_batchnorm_statistics,
     freeze_batchnorm,
+    freeze_irn_stages,
     head_parameter_prefixes,
 )
 from wsol.models.wsol_methods import ADL, METHODS, WsolMethod
@@ -42,6 +44,7 @@ def step_decay(epoch: int, decay_epochs: int) -> float:
 SCHEDULES = {"cosine": warmup_cosine, "poly": poly_decay, "step": step_decay}
 OPTIMIZERS = ("adamw", "sgd", "sgd_nesterov")
 LOSSES = ("multilabel", "softmax")
+RECIPES = ("default", "irn")
 
 
 class Classifier(pl.LightningModule):
@@ -54,6 +57,13 @@ class Classifier(pl.LightningModule):
     ``self.target_layer`` names its last convolutional block for Grad-CAM.
     Batches are dicts with ``"image"`` ``(B,3,H,W)`` and ``"labels"`` ``(B,C)`` in {0,1}.
     ``schedule="step"`` multiplies the rate by 0.1 every ``lr_decay_epochs`` epochs.
+
+    ``recipe``: ``default`` (every layer trains; ``freeze_bn`` fixes BatchNorm whole; SGD
+    momentum 0.9) or ``irn``, IRN's train_cam (ResNets): conv1 .. layer2 frozen, BatchNorm's
+    running statistics fixed everywhere while its affine scale/shift train in layer3/layer4, a
+    bias-free head, and SGD whose momentum is the weight decay (IRN's PolyOptimizer passes
+    weight_decay as SGD's third positional argument, momentum); needs optimizer=sgd,
+    schedule=poly (per step) and freeze_bn=false.
     """
 
     def __init__(
@@ -80,6 +90,7 @@ class Classifier(pl.LightningModule):
         has_drop_rate: float = 0.5,
         cutmix_beta: float = 1.0,
         cutmix_prob: float = 1.0,
+        recipe: str = "default",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -90,8 +101,19 @@ class Classifier(pl.LightningModule):
         if loss not in LOSSES or wsol_method not in METHODS:
             raise ConfigError(f"model.loss={loss!r} / model.wsol_method={wsol_method!r}: choose "
                               f"from {list(LOSSES)} / {list(METHODS)}.")
-        self.net, layer = build_backbone(arch, num_classes, weights, output_stride)
+        if recipe not in RECIPES:
+            raise ConfigError(f"model.recipe={recipe!r}: choose one of {RECIPES}.")
+        irn = recipe == "irn"
+        if irn and (optimizer, schedule, freeze_bn) != ("sgd", "poly", False):
+            raise ConfigError("model.recipe=irn is IRN's training: set model.optimizer=sgd "
+                              "model.schedule=poly model.freeze_bn=false (IRN trains the "
+                              "BatchNorm scale/shift of layer3/layer4 and fixes only its "
+                              "statistics).")
+        self.net, layer = build_backbone(arch, num_classes, weights, output_stride,
+                                         head_bias=not irn)
         self.target_layer = target_layer or layer
+        if irn:
+            freeze_irn_stages(self.net, arch)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.loss_fn = nn.MultiLabelSoftMarginLoss() if loss == "multilabel" else \
@@ -110,9 +132,23 @@ class Classifier(pl.LightningModule):
             images = images.contiguous(memory_format=torch.channels_last)
         return self.net(images)
 
+    def train(self, mode: bool = True) -> Classifier:
+        """Train mode, except BatchNorm under freeze_bn or recipe=irn."""
+        super().train(mode)
+        if mode:
+            self._fix_batchnorm()
+        return self
+
     def on_train_epoch_start(self) -> None:
-        if self.hparams.freeze_bn:  # Lightning puts the module in train mode every epoch
+        # Lightning's fit loop does not call train(): the modules keep the mode they had (and
+        # validation restores it), so BatchNorm is fixed here too, before every epoch.
+        self._fix_batchnorm()
+
+    def _fix_batchnorm(self) -> None:
+        if self.hparams.freeze_bn:
             freeze_batchnorm(self.net)
+        elif self.hparams.recipe == "irn":
+            fix_batchnorm_statistics(self.net)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         images, targets = self.method.augment(batch["image"], self._targets(batch["labels"]))
@@ -156,8 +192,11 @@ class Classifier(pl.LightningModule):
         groups = [{"params": body, "lr": hp.lr}, {"params": head, "lr": hp.lr * hp.head_lr_mult}]
         if hp.optimizer == "adamw":
             opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:  # sgd_nesterov: wsolevaluation's optimizer
-            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay,
+        else:  # sgd, or sgd_nesterov (wsolevaluation's optimizer)
+            # IRN's PolyOptimizer quirk: SGD(params, lr, weight_decay) makes momentum = wd
+            momentum = hp.weight_decay if hp.recipe == "irn" else 0.9
+            opt = torch.optim.SGD(groups, lr=hp.lr, momentum=momentum,
+                                  weight_decay=hp.weight_decay,
                                   nesterov=hp.optimizer == "sgd_nesterov")
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(hp.warmup_fraction * total)

@@ -1,7 +1,8 @@
 """The Lightning data module for classifier training, and the CAM-stage dataset.
 
 Train batches: ``{"image": float32 (B,3,S,S) ImageNet-normalised, "labels": float32 (B,C)}``
-with random resized crops and horizontal flips; val batches the same without augmentation.
+with random resized crops and horizontal flips (``augment="rrc"``) or IRN's augmentation
+(``augment="irn"``, see irn_augment.py); val batches the same without augmentation.
 Small same-sized datasets (the demo) are decoded once into memory and augmented a batch at a
 time in torch, so loading stays far ahead of a CPU training step.
 """
@@ -20,6 +21,7 @@ from wsol.datasets.classes import resolve_class_names
 from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import VOCDataset
 from wsol.errors import ConfigError
+from wsol.training.irn_augment import IrnAugmentedImages, collate_float
 from wsol.training.torch_datasets import (
     AugmentedImages,
     CachedAugmentCollate,
@@ -31,7 +33,9 @@ from wsol.training.torch_datasets import (
     decode_all,
 )
 
-__all__ = ["WSOLDataModule", "CamDataset"]
+__all__ = ["AUGMENTS", "WSOLDataModule", "CamDataset"]
+
+AUGMENTS = ("rrc", "irn")
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,11 @@ class WSOLDataModule(pl.LightningDataModule):
     their XML and the split fits in ``cache_max_bytes``). Cached batches are augmented whole
     in the collate; on a small CPU box keep ``num_workers=0`` there, since worker processes
     only compete with the training step's threads.
-    ``crop_scale`` is the area fraction range of the random resized crop (from 0.6 up, a crop
-    rarely cuts away a whole small object and so its label), ``crop_ratio`` its aspect range.
+    ``augment``: ``rrc`` (random resized crop squashed to ``input_size`` square) or ``irn``
+    (IRN's random long side, aspect kept, random ``input_size`` window padded with zeros;
+    always read from disk, per image). ``crop_scale`` is the area fraction range of the
+    random resized crop (from 0.6 up, a crop rarely cuts away a whole small object and so its
+    label), ``crop_ratio`` its aspect range.
     ``cam_split`` (default ``val_split``) feeds :meth:`predict_dataloader`.
     ``open_split(split)`` opens a split of another format (COCO, ImageNet); default VOC.
     """
@@ -57,8 +64,12 @@ class WSOLDataModule(pl.LightningDataModule):
                  crop_ratio: Sequence[float] = (3 / 4, 4 / 3), hflip: bool = True,
                  seed: int = 0, cam_split: str | None = None,
                  cache_max_bytes: int = 2 * 1024**3, pin_memory: bool = False,
-                 open_split: Callable[[str], LabelledImages] | None = None) -> None:
+                 open_split: Callable[[str], LabelledImages] | None = None,
+                 augment: str = "rrc") -> None:
         super().__init__()
+        if augment not in AUGMENTS:
+            raise ConfigError(f"data.augment={augment!r}: choose one of {AUGMENTS}.")
+        self.augment = augment
         if cache_images not in (True, False, "auto"):
             raise ConfigError(f"data.cache_images={cache_images!r}: use true, false or auto.")
         lo, hi = (float(v) for v in crop_scale)
@@ -115,6 +126,8 @@ class WSOLDataModule(pl.LightningDataModule):
         return False
 
     def _train_source(self, voc: LabelledImages) -> tuple:
+        if self.augment == "irn":
+            return IrnAugmentedImages(voc, self.input_size), collate_float, self.num_workers
         images = decode_all(voc) if self._use_cache(voc) else None
         if images is not None:
             log.info("cached %d train images in memory (%.0f MB)", len(voc), images.numel() / 1e6)

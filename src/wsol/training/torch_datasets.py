@@ -18,8 +18,10 @@ from wsol.training.transforms import (
     crop_resize_batch,
     crop_resize_image,
     normalize,
+    pil_resize,
     resize_image,
     sample_crops,
+    scale_pyramid,
     to_chw_tensor,
 )
 
@@ -28,26 +30,46 @@ class CamDataset(Dataset):
     """Images for the CAM stage, normalised: resized to ``input_size`` square (aspect not
     kept), or at their original size when ``input_size`` is None (IRN's protocol).
 
+    ``resample``: how the square image is made: ``opencv`` (area when shrinking, bilinear
+    otherwise) or ``pil_bilinear`` (torchvision's Resize on a PIL image, as wsolevaluation).
+    ``pyramid_scales``: when given, items also hold ``"pyramid"``, the image rescaled per scale
+    with PIL bicubic from its uint8 pixels and normalised after (IRN's make_cam input).
+
     Items: ``{"image": float32 (3,S,S) or (3,H,W), "image_id": str, "labels": float32 (C,),
-    "orig_size": (H, W)}``; batch them with :meth:`collate` (ids and sizes stay lists).
+    "orig_size": (H, W)[, "pyramid": [float32 (3, h_s, w_s)]]}``; batch them with
+    :meth:`collate` (ids and sizes stay lists).
     """
 
-    def __init__(self, voc_dataset: LabelledImages, input_size: int | None) -> None:
+    def __init__(self, voc_dataset: LabelledImages, input_size: int | None,
+                 resample: str = "opencv",
+                 pyramid_scales: tuple[float, ...] | None = None) -> None:
+        if resample not in ("opencv", "pil_bilinear"):
+            raise ValueError(f"resample must be opencv or pil_bilinear, got {resample!r}")
         self.voc = voc_dataset
         self.input_size = None if input_size is None else int(input_size)
+        self.resample = resample
+        self.pyramid_scales = None if pyramid_scales is None else tuple(pyramid_scales)
 
     def __len__(self) -> int:
         return len(self.voc)
 
     def __getitem__(self, index: int) -> dict:
         image = self.voc.image(index)
-        shown = image if self.input_size is None else resize_image(image, self.input_size)
-        return {
+        if self.input_size is None:
+            shown = image
+        elif self.resample == "pil_bilinear":
+            shown = pil_resize(image, (self.input_size, self.input_size), "bilinear")
+        else:
+            shown = resize_image(image, self.input_size)
+        item = {
             "image": normalize(to_chw_tensor(shown)),
             "image_id": self.voc.ids[index],
             "labels": torch.from_numpy(self.voc.labels[index].copy()),
             "orig_size": (int(image.shape[0]), int(image.shape[1])),
         }
+        if self.pyramid_scales is not None:
+            item["pyramid"] = scale_pyramid(shown, self.pyramid_scales)
+        return item
 
     @staticmethod
     def collate(samples: list[dict]) -> dict:
@@ -58,12 +80,17 @@ class CamDataset(Dataset):
                 f"{', '.join(str(s['image_id']) for s in samples[:3])}, ...); set "
                 "cam.batch_size=1 (IRN's setting), or cam.image_size=square."
             )
-        return {
+        batch = {
             "image": torch.stack([s["image"] for s in samples]),
             "image_id": [s["image_id"] for s in samples],
             "labels": torch.stack([s["labels"] for s in samples]),
             "orig_size": [tuple(s["orig_size"]) for s in samples],
         }
+        if "pyramid" in samples[0]:
+            levels = len(samples[0]["pyramid"])
+            batch["pyramid"] = [torch.stack([s["pyramid"][i] for s in samples])
+                                for i in range(levels)]
+        return batch
 
 
 collate_cam = CamDataset.collate

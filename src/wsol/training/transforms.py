@@ -1,5 +1,7 @@
 """Image transforms: ImageNet normalisation, random resized crops with flips (batched in torch
-for cached uint8 images, per image in OpenCV for images read from disk), and eval resizing.
+for cached uint8 images, per image in OpenCV for images read from disk), eval resizing, and the
+PIL resampling the reference pipelines use (IRN's bicubic scale pyramid, torchvision's bilinear
+Resize).
 
 A crop is described in fractions of the image, ``(cx, cy, w, h, flip)``, so both code paths
 share one sampler.
@@ -13,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -90,3 +93,33 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     shrink = size < height and size < width
     return cv2.resize(image, (size, size),
                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+PIL_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def pil_resize(image: np.ndarray, size: tuple[int, int], resample: str = "bicubic"
+               ) -> np.ndarray:
+    """uint8 (H,W,3) -> uint8 (h,w,3) with PIL's ``resample`` filter (``bicubic`` as IRN's
+    pil_resize, ``bilinear`` as torchvision's Resize on PIL images); the image itself when the
+    size is unchanged."""
+    height, width = (int(v) for v in size)
+    if (height, width) == image.shape[:2]:
+        return image
+    out = Image.fromarray(image).resize((width, height), PIL_FILTERS[resample])
+    return np.asarray(out)
+
+
+def rescaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+    """IRN's pil_rescale size: (round(scale·H), round(scale·W)), half to even as np.round,
+    at least 1."""
+    return max(1, int(np.round(height * scale))), max(1, int(np.round(width * scale)))
+
+
+def scale_pyramid(image: np.ndarray, scales: tuple[float, ...]) -> list[torch.Tensor]:
+    """IRN's multi-scale CAM input: per scale the uint8 (H,W,3) image resized with PIL bicubic
+    to :func:`rescaled_size` (scale 1: the image as it is), then normalised: float32
+    (3, h_s, w_s) tensors."""
+    height, width = image.shape[:2]
+    return [normalize(to_chw_tensor(pil_resize(image, rescaled_size(height, width, s))))
+            for s in scales]

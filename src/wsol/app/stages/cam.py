@@ -19,7 +19,10 @@ from wsol.app.distributed import RankShard
 from wsol.app.schema import CamConfig, RunConfig
 from wsol.app.selection import selection_run
 from wsol.cam import CamStore, GradCAM, multiscale_cams
+from wsol.cam.compose import infer_stride
 from wsol.cam.finite import require_finite
+from wsol.cam.protocols import check_protocol
+from wsol.cam.tta import scale_maps
 from wsol.io.cpus import loader_workers
 from wsol.training.datamodule import CamDataset
 
@@ -36,13 +39,16 @@ class CamPredictor(pl.LightningModule):
         self.net = net
         self.target_layer = target_layer
         self.cam_cfg = cam_cfg
+        self.protocol = check_protocol(cam_cfg.protocol, cam_cfg.image_size, cam_cfg.scales,
+                                       cam_cfg.flip)
         self.engine: GradCAM | None = None
 
     def on_predict_start(self) -> None:
         self.net.eval()
         self.engine = GradCAM(self.net, self.target_layer, method=self.cam_cfg.method,
                               precision=self.cam_cfg.precision,
-                              channels_last=self.cam_cfg.channels_last)
+                              channels_last=self.cam_cfg.channels_last,
+                              relu=self.protocol.relu)
 
     def on_predict_end(self) -> None:
         if self.engine is not None:
@@ -64,6 +70,8 @@ class CamPredictor(pl.LightningModule):
         return logits.topk(k, dim=1).indices.tolist()
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
+        if self.protocol.layout != "resized":
+            return self._predict_levels(batch)
         classes = self._classes_per_image(batch)
         stride = int(self.cam_cfg.store_stride)
         height, width = batch["image"].shape[-2:]  # the size fed: square, or the original
@@ -83,6 +91,28 @@ class CamPredictor(pl.LightningModule):
                                                    batch["orig_size"], probs, strict=True)]
 
 
+    def _predict_levels(self, batch: dict) -> list[dict]:
+        """cam.protocol irn / wsolevaluation: raw per-scale maps, composed when read."""
+        pyramid = batch["pyramid"] if self.protocol.pyramid else [batch["image"]]
+        levels = scale_maps(self.engine, pyramid, self._classes_per_image(batch),
+                            flip=bool(self.cam_cfg.flip), return_logits=True)
+        per_image = [levels.of_image(b) for b in range(len(batch["image_id"]))]
+        require_finite(levels.logits, [torch.cat([m.flatten() for m in maps]) for maps in
+                                       per_image], batch["image_id"], self.model_name,
+                       self.cam_cfg.precision)
+        classes = levels.classes if levels.classes is not None else \
+            [list(range(levels.maps[0].shape[1]))] * len(batch["image_id"])
+        first = levels.maps[0]
+        stride = infer_stride(pyramid[0].shape[-2:], first.shape[-2:]) \
+            if self.protocol.layout == "irn" and first.shape[1] else 0
+        probs = torch.sigmoid(levels.logits.float()).cpu()
+        return [{"image_id": image_id, "levels": [m.cpu() for m in maps],
+                 "layout": self.protocol.layout, "stride": stride, "class_ids": c,
+                 "orig_size": tuple(orig), "scores": p[c]}
+                for image_id, maps, c, orig, p in zip(batch["image_id"], per_image, classes,
+                                                      batch["orig_size"], probs, strict=True)]
+
+
 class CamStoreWriter(BasePredictionWriter):
     """Writes each batch's maps to the store as soon as they exist (a killed run keeps them)."""
 
@@ -93,7 +123,13 @@ class CamStoreWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch,
                            batch_idx, dataloader_idx=0) -> None:
         for record in prediction:
-            if not self.store.has(record["image_id"]):  # part of a batch a killed run wrote
+            if self.store.has(record["image_id"]):  # part of a batch a killed run wrote
+                continue
+            if "levels" in record:
+                self.store.write_levels(record["image_id"], record["levels"],
+                                        record["class_ids"], record["orig_size"],
+                                        record["layout"], record["stride"], record["scores"])
+            else:
                 self.store.write(record["image_id"], record["cams"].float().cpu(),
                                  record["class_ids"], record["orig_size"], record["scores"])
 
@@ -167,7 +203,10 @@ def _cams_of_split(run: Run) -> dict[str, float]:
         return {"cam/images": float(len(images))}
     log.info("CAM store %s: %d of %d images to compute", store.directory,
              sum(len(b) for b in todo), len(images))
-    loader = DataLoader(FixedBatches(CamDataset(images, cam_input_size(cfg)), todo),
+    protocol = check_protocol(cfg.cam.protocol, cfg.cam.image_size, cfg.cam.scales, cfg.cam.flip)
+    scales = tuple(float(s) for s in cfg.cam.scales) if protocol.pyramid else None
+    cam_images = CamDataset(images, cam_input_size(cfg), protocol.resample, scales)
+    loader = DataLoader(FixedBatches(cam_images, todo),
                         batch_size=1, sampler=RankShard(len(todo)),
                         num_workers=loader_workers(cfg.data.num_workers), collate_fn=_only)
     # Under DDP every rank lists ``todo`` before any rank writes (nothing writes maps between

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -18,7 +19,7 @@ from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
 from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
-from wsol.app.stages.scoring import EvaluationSuite, finite_metrics
+from wsol.app.stages.scoring import EvaluationSuite, finite_metrics, score_size
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import check_mask_labels, read_voc_mask
@@ -57,6 +58,7 @@ def evaluate_stage(run: Run) -> dict[str, float]:
     # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
     metrics["data/clipped_boxes"] = float(images.clipped_boxes)
     metrics["data/dropped_empty_images"] = float(images.dropped_empty)
+    metrics["data/blacklisted_images"] = float(images.blacklisted)  # ILSVRC's, when given
     return metrics
 
 
@@ -84,13 +86,19 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore
     ids = scored_ids(images.ids, store, store.directory)
     suite = EvaluationSuite(cfg.eval, cfg.cam, len(names))
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
+    size = score_size(cfg.eval)
     for image_id in tqdm(ids, desc="evaluate", unit="img"):
         index = index_of[image_id]
-        cams, class_ids = store.read(image_id)
+        stored = store.read_levels(image_id)
+        cams, class_ids, ann = stored.compose(size), stored.class_ids, images.annotations[index]
         check_map_classes(cfg.cam.classes, store, image_id, class_ids, images.labels[index])
+        mask = images.mask(index)
+        if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
+            ann = ann.rescaled(stored.image_size, size)
+            if mask is not None:
+                mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
         mask_path = images.mask_path(image_id)
-        suite.add(image_id, cams, class_ids, images.annotations[index], images.mask(index),
-                  str(mask_path) if mask_path else "")
+        suite.add(image_id, cams, class_ids, ann, mask, str(mask_path) if mask_path else "")
     metrics = suite.compute()
     metrics["eval/images"] = float(len(ids))
     boxed = suite.pairs > 0  # OpenImages localizes with masks only

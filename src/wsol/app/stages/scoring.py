@@ -44,6 +44,11 @@ def sweep_grid(explicit, step: float, key: str, must_include: float | None = Non
     return grid
 
 
+def score_size(ev: EvalConfig) -> tuple[int, int] | None:
+    """``eval.score_size``: None (each image's own size) or (N, N)."""
+    return None if ev.score_size is None else (int(ev.score_size), int(ev.score_size))
+
+
 def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
     """Binary GT for one class: 1 on the class, 0 elsewhere, 255 where the GT says ignore."""
     out = (mask == class_id + 1).astype(np.uint8)
@@ -163,11 +168,12 @@ class EvaluationSuite:
             "loc/mean_iou": 100.0 * self.protocol_iou_sum / self.pairs,
             "loc/maxboxacc": box_result["maxboxacc@50"],
             "loc/best_threshold": box_result["best_threshold@50"],
-            "loc/maxboxacc_v2": box_result["maxboxacc_v2"],
             "baseline/center/maxboxacc": center["maxboxacc@50"],
-            "baseline/center/maxboxacc_v2": center["maxboxacc_v2"],
             "loc/pairs": float(self.pairs),
         }
+        if "maxboxacc_v2" in box_result:  # only all contours with IoU {30, 50, 70} is V2
+            metrics["loc/maxboxacc_v2"] = box_result["maxboxacc_v2"]
+            metrics["baseline/center/maxboxacc_v2"] = center["maxboxacc_v2"]
         for delta in self.ev.iou_thresholds:
             metrics[f"loc/maxboxacc@{delta}"] = box_result[f"maxboxacc@{delta}"]
         corloc = self.corloc.compute()["corloc"]

@@ -38,6 +38,7 @@ def train_stage(run: Run) -> dict[str, float]:
         crop_ratio=tuple(cfg.data.crop_ratio),
         seed=cfg.seed + global_rank(),  # DDP ranks draw different crops (rank 0: cfg.seed)
         open_split=run.data.open,
+        augment=cfg.data.augment,
     )
     model_cfg = {k: v for k, v in asdict(cfg.model).items() if k != "checkpoint"}
     model = Classifier(num_classes=len(names), **model_cfg)
