@@ -128,6 +128,19 @@ class EvalConfig:
     bg_thresholds: list[float] | None = None  # explicit grid instead of the step
     num_figures: int = 6
     seeds_dir: str | None = None  # score this folder of label PNGs as well
+    faithfulness: bool = False  # deletion / insertion AUC, Average Drop / Increase (faith/*)
+    faith_methods: list[str] | None = None  # null: cam.method
+    faith_images: int | None = None  # null: every image of the split; N: N spread over it
+    faith_steps: int = 32  # deletion / insertion steps (pixels changed per step: H*W / steps)
+
+
+@dataclass
+class SanityConfig:
+    """The sanity stage: Adebayo et al.'s randomisation tests of the maps."""
+
+    num_images: int = 16  # images of data.cam_split, spread over the split
+    methods: list[str] | None = None  # null: every cam.method choice + the two guided methods
+    tests: list[str] = field(default_factory=lambda: ["cascading", "independent"])  # + data
 
 
 @dataclass
@@ -147,6 +160,7 @@ class RunConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sanity: SanityConfig = field(default_factory=SanityConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     stages: list[str] = field(default_factory=lambda: ["train", "cam", "localize", "evaluate"])
     seed: int = 0

@@ -24,6 +24,7 @@ DATA_FORMATS = ("voc", "coco", "imagenet")
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "poly")
 OUTPUT_STRIDES = (8, 16, 32)
+SANITY_TESTS = ("cascading", "independent", "data")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,17 @@ def _cam_methods() -> Sequence[str]:
     return METHODS
 
 
+def _sanity_methods() -> Sequence[str]:
+    from wsol.cam.methods import METHODS
+    from wsol.sanity.guided import GUIDED_METHODS
+
+    return (*METHODS, *GUIDED_METHODS)
+
+
+def _distinct(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: check(v) and len(set(v)) == len(v)
+
+
 def _box_protocols() -> Sequence[str]:
     from wsol.localize.boxes import PROTOCOLS
 
@@ -140,6 +152,15 @@ RULES: tuple[Rule, ...] = (
     Rule("eval.bg_thresholds", optional(each(within(0, 1))),
          "null or a non-empty list of fractions in [0, 1]"),
     Rule("eval.num_figures", at_least(0), "an integer >= 0"),
+    Rule("eval.faith_methods", optional(_distinct(each(_lazy_choices(_cam_methods)))),
+         lambda: f"null (cam.method) or distinct names from {list(_cam_methods())}"),
+    Rule("eval.faith_images", optional(at_least(1)), "null (all images) or an integer >= 1"),
+    Rule("eval.faith_steps", at_least(1), "an integer >= 1"),
+    Rule("sanity.num_images", at_least(2), "an integer >= 2 (a spread needs two images)"),
+    Rule("sanity.methods", optional(_distinct(each(_lazy_choices(_sanity_methods)))),
+         lambda: f"null (all) or distinct names from {list(_sanity_methods())}"),
+    Rule("sanity.tests", _distinct(each(one_of(SANITY_TESTS))),
+         f"a non-empty list of distinct tests from {list(SANITY_TESTS)}"),
 )
 
 

@@ -29,7 +29,10 @@ STAGES: dict[str, StageSpec] = {
     "localize": StageSpec("wsol.app.stages.localize:localize_stage", False,
                           ("cam_split", "cam_store")),
     "evaluate": StageSpec("wsol.app.stages.evaluate:evaluate_stage", False,
-                          ("scored_split", "cam_store_or_seeds", "seeds_dir")),
+                          ("scored_split", "cam_store_or_seeds", "seeds_dir",
+                           "faith_classifier")),
+    "sanity": StageSpec("wsol.app.stages.sanity:sanity_stage", False,
+                        ("cam_split", "classifier", "sanity_train_split")),
     "report": StageSpec("wsol.app.stages.report:report_stage", False, ()),
 }
 STAGE_ORDER = tuple(STAGES)
