@@ -3,7 +3,9 @@ pass, streaming one image at a time; and/or a folder of label PNGs (``eval.seeds
 
 Reads annotations and masks through the configured dataset (VOC, COCO, ImageNet), so every
 format is scored the same way. Writes ``metrics.json`` (flat, slash-separated, percent unless
-the key says threshold), ``curves.csv`` (``curve,threshold,value`` rows) and figures.
+the key says threshold), ``curves.csv`` (``curve,threshold,value`` rows), figures, and for the
+report ``per_class.json`` (per-class box accuracy, PxAP, seed IoU) and ``per_pair.csv`` (one row
+per scored image and class, see :mod:`wsol.app.stages.pairs`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from tqdm import tqdm
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
 from wsol.app.stages.curves import write_curves
+from wsol.app.stages.pairs import PairLog
 from wsol.app.stages.scoring import EvaluationSuite
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import read_voc_mask
 from wsol.errors import DataError
+from wsol.io.atomic import atomic_write_json
 from wsol.metrics import LabelEvaluator
 from wsol.viz import save_example_figures
 
@@ -42,6 +46,10 @@ def evaluate_stage(run: Run) -> dict[str, float]:
         metrics.update(_score_maps(run, images, store))
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
+    if cfg.eval.faithfulness:
+        from wsol.app.stages.faith import faithfulness_metrics
+
+        metrics.update(faithfulness_metrics(run, images))
     # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
     metrics["data/clipped_boxes"] = float(images.clipped_boxes)
     metrics["data/dropped_empty_images"] = float(images.dropped_empty)
@@ -68,15 +76,22 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore) -> dict[str, 
     cfg = run.config
     names = run.class_names()
     ids = scored_ids(images.ids, store, store.directory)
-    suite = EvaluationSuite(cfg.eval, cfg.cam, len(names))
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
-    for image_id in tqdm(ids, desc="evaluate", unit="img"):
-        index = index_of[image_id]
-        cams, class_ids = store.read(image_id)
-        mask_path = images.mask_path(image_id)
-        suite.add(image_id, cams, class_ids, images.annotations[index], images.mask(index),
-                  str(mask_path) if mask_path else "")
-    metrics = suite.compute()
+    with PairLog(run.run_dir) as pairs:
+        suite = EvaluationSuite(cfg.eval, cfg.cam, len(names), pairs)
+        for image_id in tqdm(ids, desc="evaluate", unit="img"):
+            index = index_of[image_id]
+            cams, class_ids = store.read(image_id)
+            mask_path = images.mask_path(image_id)
+            suite.add(image_id, cams, class_ids, images.annotations[index],
+                      images.mask(index), str(mask_path) if mask_path else "")
+        metrics = suite.compute()
+        best = int(np.argmin(np.abs(suite.cam_grid - metrics["loc/best_threshold"])))
+        pairs.write(run.run_dir / "per_pair.csv", best, names)
+    per_class = suite.per_class(float(suite.cam_grid[best]), metrics.get("seg/best_threshold"))
+    atomic_write_json(run.run_dir / "per_class.json", {
+        names[c]: {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+        for c, row in per_class.items()})
     metrics["eval/images"] = float(len(ids))
     write_curves(run.curves_path, run.figures_dir, suite.cam_grid, suite.boxes.curves(),
                  suite.center.curves(), suite.bg_grid, suite.seg_curve())

@@ -14,7 +14,13 @@ import numpy as np
 from wsol.app.schema import CamConfig, EvalConfig
 from wsol.datasets.records import ImageAnnotation
 from wsol.errors import DataError
-from wsol.localize import box_from_protocol, check_thresholds, normalize_scoremap, threshold_grid
+from wsol.localize import (
+    box_from_protocol,
+    check_thresholds,
+    normalize_scoremap,
+    seed_from_cams,
+    threshold_grid,
+)
 from wsol.metrics import (
     BoxEvaluator,
     CorLoc,
@@ -24,6 +30,7 @@ from wsol.metrics import (
     box_iou,
     center_baseline_map,
 )
+from wsol.metrics.localization import best_ious
 
 
 def sweep_grid(explicit, step: float, key: str, must_include: float | None = None,
@@ -46,10 +53,24 @@ def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
     return out
 
 
-class EvaluationSuite:
-    """Streams (maps, annotation, mask) per image into every evaluator the config asks for."""
+def class_iou(seed: np.ndarray, mask: np.ndarray, class_id: int) -> float:
+    """IoU in percent of class ``class_id``'s seed pixels with its GT pixels (255 ignored);
+    NaN when neither has any."""
+    valid = mask != 255
+    pred, gt = (seed == class_id + 1) & valid, (mask == class_id + 1) & valid
+    union = int((pred | gt).sum())
+    return 100.0 * int((pred & gt).sum()) / union if union else float("nan")
 
-    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int) -> None:
+
+class EvaluationSuite:
+    """Streams (maps, annotation, mask) per image into every evaluator the config asks for.
+
+    Besides the dataset metrics it keeps per-class counts (pairs, box hits at IoU 0.5 at every
+    threshold, PxAP histograms; the dataset's PxAP is their merge) and hands each scored pair to
+    ``pairs`` (``add(image_id, class_id, ious (T,), protocol_iou, seed_iou)``) when given.
+    """
+
+    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int, pairs=None) -> None:
         self.ev = ev
         self.cam_grid = sweep_grid(ev.cam_thresholds, ev.cam_threshold_step,
                                    "eval.cam_thresholds")
@@ -61,7 +82,10 @@ class EvaluationSuite:
                                   multi_contour=ev.multi_contour)
         self.center = BoxEvaluator(self.cam_grid, iou_thresholds=deltas,
                                    multi_contour=ev.multi_contour)
-        self.pxap = PxAPEvaluator(self.cam_grid)
+        self.class_pxap: dict[int, PxAPEvaluator] = {}
+        self.class_pairs = np.zeros(num_classes, np.int64)
+        self.class_hits = np.zeros((num_classes, self.cam_grid.size), np.int64)  # IoU >= 0.5
+        self.pairs_log = pairs
         self.seg = SegEvaluator(num_classes + 1, self.bg_grid)
         self.corloc = CorLoc(num_classes)
         ranked = cam.classes == "topk"
@@ -86,19 +110,29 @@ class EvaluationSuite:
         protocol_boxes = [box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold)
                           for cam in cams]
         center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
+        seed = (seed_from_cams(cams, class_ids, ev.bg_threshold)
+                if mask is not None and self.pairs_log is not None and len(class_ids) else None)
         for cam, class_id, box in zip(cams, class_ids.tolist(), protocol_boxes, strict=True):
             gt = ann.boxes[ann.box_labels == class_id]
             if len(gt) == 0:
                 continue  # a predicted (top-k / all) class that is not in the image
             score_map = normalize_scoremap(cam)
-            self.boxes.accumulate(score_map, gt)
+            ious = best_ious(score_map, gt, self.cam_grid, ev.multi_contour)
+            self.boxes.add_best_ious(ious)
             self.center.accumulate(center_map, gt)
             iou = float(box_iou(box[None], gt).max())
             self.pairs += 1
             self.protocol_hits += iou >= 0.5
             self.protocol_iou_sum += iou
+            self.class_pairs[class_id] += 1
+            self.class_hits[class_id] += ious >= 0.5
             if mask is not None:
-                self.pxap.accumulate(score_map, class_mask(mask, class_id))
+                if class_id not in self.class_pxap:
+                    self.class_pxap[class_id] = PxAPEvaluator(self.cam_grid)
+                self.class_pxap[class_id].accumulate(score_map, class_mask(mask, class_id))
+            if self.pairs_log is not None:
+                seed_iou = class_iou(seed, mask, class_id) if seed is not None else float("nan")
+                self.pairs_log.add(image_id, class_id, ious, 100.0 * iou, seed_iou)
         easy = ~ann.difficult
         top_box = dict(zip(class_ids.tolist(), protocol_boxes, strict=True))
         if easy.any():
@@ -142,12 +176,46 @@ class EvaluationSuite:
         if self.has_masks:
             seg_result = self.seg.compute()
             metrics.update({
-                "loc/pxap": self.pxap.compute()["pxap"],
+                "loc/pxap": self._merged_pxap().compute()["pxap"],
                 "seg/miou": self.seg.miou_at(self.ev.bg_threshold),
                 "seg/miou_best": seg_result["miou_best"],
                 "seg/best_threshold": seg_result["best_threshold"],
             })
         return {k: round(float(v), 4 if "threshold" in k else 2) for k, v in metrics.items()}
+
+    def _merged_pxap(self) -> PxAPEvaluator:
+        merged = PxAPEvaluator(self.cam_grid)
+        for part in self.class_pxap.values():
+            merged.merge(part)
+        return merged
+
+    def per_class(self, best_threshold: float, seg_best_threshold: float | None
+                  ) -> dict[int, dict[str, float]]:
+        """Per class with at least one scored pair, in percent: ``pairs``, ``maxboxacc`` (its
+        own best threshold, ``best_threshold``), ``boxacc`` at the dataset's best threshold
+        ``best_threshold`` (IoU 0.5), and with masks ``pxap``, ``seed_iou`` at
+        eval.bg_threshold and ``seed_iou_best`` at ``seg_best_threshold``."""
+        at = int(np.argmin(np.abs(self.cam_grid - best_threshold)))
+        seed_at = seed_best = None
+        if self.has_masks:
+            seed_at = self.seg.iou_at(self.ev.bg_threshold)[1:]
+            seed_best = self.seg.iou_at(seg_best_threshold)[1:] \
+                if seg_best_threshold is not None else None
+        out = {}
+        for c in np.flatnonzero(self.class_pairs).tolist():
+            acc = 100.0 * self.class_hits[c] / self.class_pairs[c]
+            best = int(np.argmax(acc))
+            row = {"pairs": float(self.class_pairs[c]), "maxboxacc": float(acc[best]),
+                   "best_threshold": float(self.cam_grid[best]), "boxacc": float(acc[at])}
+            part = self.class_pxap.get(c)
+            if part is not None and part.fg_hist.sum() and (part.fg_hist + part.bg_hist).any():
+                row["pxap"] = part.compute()["pxap"]
+            if seed_at is not None:
+                row["seed_iou"] = float(seed_at[c])
+            if seed_best is not None:
+                row["seed_iou_best"] = float(seed_best[c])
+            out[c] = {k: round(v, 4 if "threshold" in k else 2) for k, v in row.items()}
+        return out
 
     def seg_curve(self) -> np.ndarray | None:
         """Seed mIoU (percent) per background threshold, or None without masks."""
