@@ -130,3 +130,32 @@ def test_faithfulness_keys_per_method_and_equal_for_maps_equal_up_to_scale(
             assert 0.0 <= metrics[f"faith/{method}/{name}"] <= 100.0
         assert metrics[f"faith/gradcam/{name}"] == pytest.approx(metrics[f"faith/cam/{name}"],
                                                                  abs=0.011)
+
+
+def test_the_report_stage_writes_a_page_with_the_runs_tables_and_gallery(gt_run,
+                                                                          tiny_demo_tree):
+    from html.parser import HTMLParser
+
+    run_dir, _, metrics = gt_run
+    run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}", "stages=[report]",
+                 f"cam.store_dir={run_dir / 'cams'}", "report.gallery_per_class=1",
+                 "report.thumb_height=40", f"report.search_dirs=[{run_dir}]", *FAST)
+    html = (run_dir / "report.html").read_text()
+
+    class Tags(HTMLParser):
+        found: list = []
+
+        def handle_starttag(self, tag, attrs):
+            self.found.append((tag, dict(attrs)))
+
+    parser = Tags()
+    parser.feed(html)
+    cards = [a for t, a in parser.found if t == "figure" and "data-tag" in a]
+    per_class = json.loads((run_dir / "per_class.json").read_text())
+    # one best and one worst per class (a class with a single pair shows it once)
+    assert len(cards) == sum(min(2, int(row["pairs"])) for row in per_class.values())
+    for t, a in parser.found:
+        if t == "img" and a["src"].startswith("report_files/"):
+            assert (run_dir / a["src"]).is_file() and a["height"] == "40"
+    assert f"{metrics['loc/maxboxacc']:.2f}" in html
+    assert all(name in html for name in per_class)

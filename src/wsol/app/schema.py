@@ -145,9 +145,12 @@ class SanityConfig:
 
 @dataclass
 class ReportConfig:
-    """Where the report stage and scripts/make_tables.py look for earlier runs."""
+    """The report stage: where it and scripts/make_tables.py look for earlier runs, and the
+    gallery of report.html."""
 
     search_dirs: list[str] = field(default_factory=lambda: ["outputs", "multirun"])
+    gallery_per_class: int | None = 6  # report.html: best and worst pairs per class; null: all
+    thumb_height: int = 96  # report.html: gallery thumbnail height (pixels)
 
 
 @dataclass
