@@ -26,7 +26,8 @@ DATA_TEST = "data"  # the data randomisation test: a model trained on permuted l
 class SanityResult:
     """rows: dicts with test, step, block, method, metric, mean, std, n. reference: the trained
     model's maps of the first ``examples`` images per method (E, H, W); cascade: per cascading
-    step, (block, those images' maps per method); skipped: method -> why it was left out."""
+    step, (block, those images' maps per method); skipped: method -> why it was left out;
+    constant: method -> images whose trained-model map is constant (left out of its rows)."""
 
     methods: list[str]
     blocks: list[str]
@@ -34,6 +35,7 @@ class SanityResult:
     reference: dict[str, np.ndarray] = field(default_factory=dict)
     cascade: list[tuple[str, dict[str, np.ndarray]]] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    constant: dict[str, int] = field(default_factory=dict)  # method -> images left out
 
     def curve(self, test: str, method: str, metric: str) -> tuple[list[str], np.ndarray,
                                                                   np.ndarray]:
@@ -56,22 +58,29 @@ class SanityResult:
         (1: the maps ignore the randomised weights; near 0: they depend on them)."""
         groups: dict[str, list[float]] = {}
         for r in self.rows:
-            groups.setdefault(f"sanity/{r['test']}/{r['method']}/{r['metric']}",
-                              []).append(r["mean"])
+            if r["n"]:  # steps where no image had a map to compare say nothing
+                groups.setdefault(f"sanity/{r['test']}/{r['method']}/{r['metric']}",
+                                  []).append(r["mean"])
         return {key: round(float(np.mean(values)), 4) for key, values in groups.items()}
+
 
 
 def _compare(reference: dict[str, np.ndarray], maps: dict[str, np.ndarray], test: str,
              step: int, block: str) -> list[dict]:
+    """Rows of one step. Images where the trained model's map is constant (a Grad-CAM whose
+    ReLU leaves nothing: no explanation to compare) are left out of that method's mean; ``n``
+    counts the images used (mean and std are NaN when none is left)."""
     rows = []
     for method, ref in reference.items():
-        scores = [similarities(a, b) for a, b in zip(ref, maps[method], strict=True)]
+        used = [i for i in range(len(ref)) if np.ptp(ref[i]) > 0]
+        scores = [similarities(ref[i], maps[method][i]) for i in used]
         for metric in METRICS:
             values = np.array([s[metric] for s in scores])
-            std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+            mean = float(values.mean()) if values.size else float("nan")
+            std = float(values.std(ddof=1)) if values.size > 1 else \
+                (0.0 if values.size else float("nan"))
             rows.append({"test": test, "step": step, "block": block, "method": method,
-                         "metric": metric, "mean": float(values.mean()), "std": std,
-                         "n": int(values.size)})
+                         "metric": metric, "mean": mean, "std": std, "n": int(values.size)})
     return rows
 
 
@@ -94,6 +103,7 @@ def run_sanity(model: nn.Module, target_layer: str, images: torch.Tensor,
     result = SanityResult(methods=usable, blocks=model_blocks(model), skipped=skipped)
     reference = saliency_maps(model, target_layer, usable, images, classes)
     result.reference = {m: v[:examples] for m, v in reference.items()}
+    result.constant = {m: int(sum(np.ptp(x) == 0 for x in v)) for m, v in reference.items()}
     for test in tests:
         if test == DATA_TEST:
             continue

@@ -56,8 +56,6 @@ def _curves(fig, grid, result: SanityResult, test: str, row: int) -> None:
         ax.set_title(f"{test}: {METRIC_TITLES[metric]}", fontsize=7)
         if col == 0:
             ax.set_ylabel("similarity to trained", fontsize=7)
-    if row == 0:
-        ax.legend(fontsize=5, loc="upper right")
 
 
 def _data_bars(fig, grid, result: SanityResult, row: int) -> None:
@@ -71,7 +69,6 @@ def _data_bars(fig, grid, result: SanityResult, row: int) -> None:
                   [METRIC_TITLES[m] for m in METRICS], fontsize=7)
     ax.set_ylim(-0.3, 1.05)
     ax.set_title("data randomisation: trained vs permuted-label model", fontsize=7)
-    ax.legend(fontsize=5, ncol=4)
 
 
 def save_sanity_figure(path: Path, result: SanityResult, image: np.ndarray, dpi: int = 80
@@ -88,20 +85,25 @@ def save_sanity_figure(path: Path, result: SanityResult, image: np.ndarray, dpi:
     curve_rows = len(tests) + int(has_data)
     columns = 2 + len(result.cascade)
     map_rows = len(result.methods) if result.cascade else 0
-    fig = plt.figure(figsize=(max(8.0, 1.0 * columns), 1.0 * map_rows + 2.6 * curve_rows))
-    outer = fig.add_gridspec(2, 1, height_ratios=[max(map_rows, 0.01), 2.6 * curve_rows],
-                             hspace=0.12)
+    width = max(8.0, 0.9 * columns)
+    # map cells square: the grid's height follows its width
+    grid_height = width * map_rows / columns if map_rows else 0.0
+    fig = plt.figure(figsize=(width, grid_height + 2.3 * curve_rows + 0.9))
+    outer = fig.add_gridspec(2, 1, height_ratios=[max(grid_height, 0.01), 2.3 * curve_rows],
+                             hspace=0.1, top=0.97, bottom=0.07, left=0.14, right=0.98)
     if map_rows:
-        _map_grid(fig, outer[0].subgridspec(map_rows, columns, wspace=0.04, hspace=0.06),
+        _map_grid(fig, outer[0].subgridspec(map_rows, columns, wspace=0.04, hspace=0.04),
                   result, image)
-    lower = outer[1].subgridspec(max(curve_rows, 1), len(METRICS), hspace=0.9, wspace=0.25)
+    lower = outer[1].subgridspec(max(curve_rows, 1), len(METRICS), hspace=0.75, wspace=0.25)
     for row, test in enumerate(tests):
         _curves(fig, lower, result, test, row)
     if has_data:
         _data_bars(fig, lower, result, len(tests))
+    handles, labels = fig.axes[-1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(8, len(labels)), fontsize=7,
+               frameon=False)
     fig.suptitle("Sanity checks (Adebayo et al. 2018): maps after randomising the model",
-                 fontsize=9)
-    atomic_write_with(Path(path), lambda h: fig.savefig(h, format="png", dpi=dpi,
-                                                        bbox_inches="tight"))
+                 fontsize=9, y=0.995)
+    atomic_write_with(Path(path), lambda h: fig.savefig(h, format="png", dpi=dpi))
     plt.close(fig)
     return Path(path)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from wsol.app.build import Run
+from wsol.app.distributed import inference_device
 from wsol.cam import GradCAM
 from wsol.datasets.records import LabelledImages, spread_indices
 from wsol.metrics import center_baseline_map
@@ -49,7 +50,9 @@ def faithfulness_metrics(run: Run, images: LabelledImages) -> dict[str, float]:
     """``faith/<method>/{deletion_auc, insertion_auc, avg_drop, avg_increase}`` in percent,
     for every method and the centre baseline, plus ``faith/pairs``."""
     cfg = run.config
+    device = inference_device(cfg.trainer.accelerator)
     net, layer = run.classifier.load(run.class_names())
+    net = net.to(device)
     size = cfg.data.input_size
     settings = FaithSettings(steps=cfg.eval.faith_steps,
                              blur_sigma=RISE_SIGMA_AT_224 * size / 224,
@@ -61,7 +64,7 @@ def faithfulness_metrics(run: Run, images: LabelledImages) -> dict[str, float]:
 
     methods = faith_methods(run)
     engines = {m: GradCAM(net, layer, m) for m in methods}
-    center = torch.from_numpy(center_baseline_map(size, size))
+    center = torch.from_numpy(center_baseline_map(size, size)).to(device)
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     count = 0
     picked = spread_indices(len(images), cfg.eval.faith_images)
@@ -73,9 +76,9 @@ def faithfulness_metrics(run: Run, images: LabelledImages) -> dict[str, float]:
             owner = [k for k, cs in enumerate(classes) for _ in cs]
             if not owner:
                 continue
-            pixels = _pixel_batch(images, indices, size)
+            pixels = _pixel_batch(images, indices, size).to(device)
             pair_pixels = pixels[owner]
-            pair_classes = torch.tensor([c for cs in classes for c in cs])
+            pair_classes = torch.tensor([c for cs in classes for c in cs], device=device)
             maps = {m: _upsampled(engines[m](normalize(pixels * 255.0), classes=classes), size)
                     for m in methods}
             maps[CENTER] = center.expand(len(owner), size, size)
@@ -93,7 +96,7 @@ def faithfulness_metrics(run: Run, images: LabelledImages) -> dict[str, float]:
 
 def _upsampled(maps: list[torch.Tensor], size: int) -> torch.Tensor:
     """Per-image (K_i, h, w) maps -> (sum K_i, size, size), bilinear as the store upsamples."""
-    stacked = torch.cat(list(maps)).float().cpu()[:, None]
+    stacked = torch.cat(list(maps)).float()[:, None]
     return F.interpolate(stacked, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
 
 

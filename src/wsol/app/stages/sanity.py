@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from wsol.app.build import Run
+from wsol.app.distributed import inference_device
 from wsol.cam import METHODS
 from wsol.datasets.records import LabelledImages, spread_indices
 from wsol.errors import DataError
@@ -52,20 +53,29 @@ def sanity_stage(run: Run) -> dict[str, float]:
     """Run the configured randomisation tests; returns ``sanity/*`` (mean similarity over each
     test's steps, per method and measure)."""
     cfg = run.config
+    device = inference_device(cfg.trainer.accelerator)
     net, layer = run.classifier.load(run.class_names())
+    net = net.to(device)
     images = run.data.open(cfg.data.cam_split)
     batch, classes, first, ids = sanity_batch(images, cfg.sanity.num_images,
                                               cfg.data.input_size)
+    batch, classes = batch.to(device), classes.to(device)
     comparisons, extra = {}, {}
     if "data" in cfg.sanity.tests:
         from wsol.app.stages.sanity_data import permuted_label_model
 
-        comparisons["permuted_labels"], extra = permuted_label_model(run)
+        permuted, extra = permuted_label_model(run)
+        comparisons["permuted_labels"] = permuted.to(device)
     log.info("sanity: %d images, tests %s", len(ids), list(cfg.sanity.tests))
     result = run_sanity(net, layer, batch, classes, sanity_methods(cfg.sanity.methods),
                         tests=tuple(cfg.sanity.tests), seed=cfg.seed, comparisons=comparisons)
     for method, why in result.skipped.items():
         log.warning("sanity: %s left out: %s", method, why)
+    for method, count in result.constant.items():
+        if count:
+            log.warning("sanity: %s: the trained model's map is constant (nothing to compare) "
+                        "for %d of %d images; they are left out of its rows (n)", method, count,
+                        len(ids))
     atomic_write_text(run.run_dir / "sanity.csv", result.csv_text())
     save_sanity_figure(run.figures_dir / "sanity.png", result, first)
     return {**result.summary(), **extra, "sanity/images": float(len(ids))}
