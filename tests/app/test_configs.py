@@ -23,7 +23,7 @@ def test_every_experiment_composes_with_the_keys_stages_read(experiment):
                 "cam.method", "cam.store_stride", "eval.bg_threshold", "trainer.max_epochs",
                 "seed"):
         assert OmegaConf.select(cfg, key) is not None, key
-    assert set(cfg.stages) <= {"train", "cam", "localize", "evaluate", "report"}
+    assert set(cfg.stages) <= {"train", "cam", "localize", "evaluate", "sanity", "report"}
 
 
 def test_no_argument_run_is_the_demo():
@@ -54,6 +54,8 @@ def test_choosing_a_group_gives_its_settings_not_the_demos():
     assert voc.model.output_stride == 16 and voc.trainer.max_epochs == 5
     assert list(voc.stages) == ["train", "cam", "localize", "evaluate"]
     assert voc.cam.store_stride == 4  # the cam group's default, not the demo's 2
+    assert demo.eval.faithfulness and "sanity" in demo.stages  # the demo writes all outputs
+    assert not voc.eval.faithfulness and voc.sanity.num_images == 16
     # an experiment that keeps the demo data keeps what the demo data brings
     assert compose("experiment=demo").trainer.max_epochs == 11
 
