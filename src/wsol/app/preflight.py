@@ -270,9 +270,16 @@ def run_stages_needing_classifier(stages: Sequence[str]) -> list[str]:
 
 
 def _faith_classifier(ctx: _Context) -> Iterator[Finding]:
-    """The classifier, when the evaluate stage scores faithfulness (it runs the model)."""
-    if ctx.run.config.eval.faithfulness and "classifier" not in needed_inputs(ctx.run.stages):
-        yield from _classifier(ctx)
+    """The classifier, when the evaluate stage scores faithfulness (it runs the model); with
+    none configured at all (maps from cam.store_dir only) faithfulness is skipped, not fatal:
+    the demo turns it on, and scoring a pinned store must still work there."""
+    if not ctx.run.config.eval.faithfulness or "classifier" in needed_inputs(ctx.run.stages):
+        return
+    if ctx.run.classifier.kind == "none":
+        yield Finding("eval.faithfulness", True, "no classifier (model.checkpoint, this run's "
+                      "model.pt or model.weights): faith/* is skipped")
+        return
+    yield from _classifier(ctx)
 
 
 def _sanity_train_split(ctx: _Context) -> Iterator[Finding]:

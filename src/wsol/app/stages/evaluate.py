@@ -46,7 +46,10 @@ def evaluate_stage(run: Run) -> dict[str, float]:
         metrics.update(_score_maps(run, images, store))
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
-    if cfg.eval.faithfulness:
+    if cfg.eval.faithfulness and run.classifier.kind == "none":
+        log.warning("eval.faithfulness: no classifier to run (set model.checkpoint, or keep "
+                    "this run's model.pt); faith/* is not scored")
+    elif cfg.eval.faithfulness:
         from wsol.app.stages.faith import faithfulness_metrics
 
         metrics.update(faithfulness_metrics(run, images))
