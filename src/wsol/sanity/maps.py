@@ -19,6 +19,8 @@ from wsol.cam import GradCAM
 from wsol.errors import ConfigError
 from wsol.sanity.guided import GUIDED_METHODS, guided_backprop, guided_copy, guided_gradcam
 
+GUIDED_CHUNK = 8  # images per guided backward pass
+
 
 def available_methods(model: nn.Module, target_layer: str, methods: Sequence[str],
                       images: torch.Tensor, classes: torch.Tensor
@@ -59,7 +61,10 @@ def saliency_maps(model: nn.Module, target_layer: str, methods: Sequence[str],
     for method in cam_methods:
         out[method] = cam_family_maps(model, target_layer, method, images, classes)
     if any(m in GUIDED_METHODS for m in methods):
-        guided = guided_backprop(guided_copy(model), images, classes).cpu()
+        twin = guided_copy(model)  # a full backward per chunk: memory bounded by the chunk
+        guided = torch.cat([guided_backprop(twin, images[i:i + GUIDED_CHUNK],
+                                            classes[i:i + GUIDED_CHUNK]).cpu()
+                            for i in range(0, len(images), GUIDED_CHUNK)])
         out["guided_backprop"] = guided
         if "guided_gradcam" in methods:
             out["guided_gradcam"] = guided_gradcam(guided, out["gradcam"])
