@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsol.sanity.maps import available_methods, saliency_maps
+from wsol.sanity.maps import reference_maps, saliency_maps
 from wsol.sanity.randomize import model_blocks, randomizations
 from wsol.sanity.similarity import METRICS, similarities
 
@@ -99,9 +99,9 @@ def run_sanity(model: nn.Module, target_layer: str, images: torch.Tensor,
     figure.
     """
     tests = tuple(tests)
-    usable, skipped = available_methods(model, target_layer, methods, images, classes)
+    reference, skipped = reference_maps(model, target_layer, methods, images, classes)
+    usable = [m for m in methods if m in reference]
     result = SanityResult(methods=usable, blocks=model_blocks(model), skipped=skipped)
-    reference = saliency_maps(model, target_layer, usable, images, classes)
     result.reference = {m: v[:examples] for m, v in reference.items()}
     result.constant = {m: int(sum(np.ptp(x) == 0 for x in v)) for m, v in reference.items()}
     for test in tests:

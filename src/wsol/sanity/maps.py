@@ -22,12 +22,17 @@ from wsol.sanity.guided import GUIDED_METHODS, guided_backprop, guided_copy, gui
 GUIDED_CHUNK = 8  # images per guided backward pass
 
 
-def available_methods(model: nn.Module, target_layer: str, methods: Sequence[str],
-                      images: torch.Tensor, classes: torch.Tensor
-                      ) -> tuple[list[str], dict[str, str]]:
-    """The methods of ``methods`` this model supports, tried on the first image, and why the
+def reference_maps(model: nn.Module, target_layer: str, methods: Sequence[str],
+                   images: torch.Tensor, classes: torch.Tensor
+                   ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The maps of every method this model supports (see :func:`saliency_maps`), and why the
     others are left out (``cam`` needs a GAP + Linear head, which the engine confirms only on
-    a batch; the guided ones need ``nn.ReLU`` modules)."""
+    a batch; the guided ones need ``nn.ReLU`` modules). Each method is tried on its own only
+    when the whole set fails."""
+    try:
+        return saliency_maps(model, target_layer, methods, images, classes), {}
+    except ConfigError:
+        pass
     usable, skipped = [], {}
     for method in methods:
         try:
@@ -35,7 +40,7 @@ def available_methods(model: nn.Module, target_layer: str, methods: Sequence[str
             usable.append(method)
         except ConfigError as err:
             skipped[method] = str(err)
-    return usable, skipped
+    return saliency_maps(model, target_layer, usable, images, classes), skipped
 
 
 def cam_family_maps(model: nn.Module, target_layer: str, method: str, images: torch.Tensor,

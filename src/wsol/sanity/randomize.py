@@ -6,10 +6,15 @@ top-level ``nn.Sequential`` of plain layers (VGG's ``features`` / ``classifier``
 its parameterised layers (``features.28``, ``classifier.6``). :func:`model_blocks` lists them
 from the logits down, the order of the cascading test.
 
-Redrawing a block replaces every parameter tensor in it by Gaussian noise with that tensor's own
-mean and standard deviation, so activations keep their scale (no map vanishes merely because a
-layer's output collapsed) while everything the weights learned is gone. Buffers (BatchNorm
-running statistics) are kept: they describe the data, not what the model learned to detect.
+Redrawing a block replaces every parameter tensor in it by Gaussian noise: weights (tensors of
+2 or more dimensions) with mean 0 and the trained tensor's standard deviation, as an
+initialisation would draw them (Adebayo et al. redraw from the initialisation distribution);
+biases and normalisation scales / shifts (1-D) with the trained tensor's mean and standard
+deviation, so each layer's output keeps its level. Activations keep their scale while
+everything the weights learned is gone. (Keeping a weight tensor's mean would not do: a
+multi-label head's rows are mostly negative, and Σ_k w_k A_k over ReLU'd activations would
+then be negative everywhere, every randomised CAM all zero.) Buffers (BatchNorm running
+statistics) are kept: they describe the data, not what the model learned to detect.
 Each block's draw comes from its own generator (``seed`` + its index in :func:`model_blocks`),
 so a block is redrawn identically in every copy that randomises it: the cascading test's first
 step equals the independent test's first step. The model passed in is never modified.
@@ -63,8 +68,9 @@ def _redraw(module: nn.Module, generator: torch.Generator) -> None:
     for param in module.parameters():
         values = param.detach().float()
         std = values.std().item() if values.numel() > 1 else 0.0
+        mean = values.mean().item() if param.dim() < 2 else 0.0
         noise = torch.randn(param.shape, generator=generator, dtype=torch.float32)
-        param.copy_((noise * std + values.mean().item()).to(param.dtype))
+        param.copy_((noise * std + mean).to(param.dtype))
 
 
 def randomized_copy(model: nn.Module, blocks: Sequence[str], seed: int = 0) -> nn.Module:
