@@ -161,3 +161,4 @@ def test_the_report_stage_writes_a_page_with_the_runs_tables_and_gallery(gt_run,
             assert (run_dir / a["src"]).is_file() and a["height"] == "40"
     assert f"{metrics['loc/maxboxacc']:.2f}" in html
     assert all(name in html for name in per_class)
+    assert "seed IoU" in html and "classifier AP" not in html  # no train stage: no AP column

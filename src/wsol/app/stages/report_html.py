@@ -71,9 +71,12 @@ def _class_table(run_dir: Path) -> Table | None:
             "seed_iou_best")
     heads = ["class", "pairs", "classifier AP", "PxAP", "MaxBoxAcc", "its τ",
              "BoxAcc at best τ", "seed IoU", "seed IoU, best τ"]
-    rows = [[name, row.get("pairs"), ap.get(name), *[row.get(k) for k in keys[1:]]]
+    rows = [[name, int(row.get("pairs", 0)), ap.get(name), *[row.get(k) for k in keys[1:]]]
             for name, row in per_class.items()]
-    return Table(heads, [[r[0], int(r[1]), *r[2:]] for r in rows],
+    # a column no class has a value for (classifier AP without a train stage, the seed
+    # columns without masks) is left out rather than shown empty
+    keep = [i for i in range(len(heads)) if any(r[i] is not None for r in rows)]
+    return Table([heads[i] for i in keep], [[r[i] for i in keep] for r in rows],
                  "Per class (%; box accuracy at IoU 0.5)")
 
 
