@@ -3,7 +3,8 @@
 Top: one row per method, the image, the trained model's map, then the map after randomising
 the blocks from the logits down to each column's block (absolute values, each map scaled to
 its own maximum, grey). Below: per test and measure, the mean similarity to the trained map
-(band: ± one standard deviation over the images) against the randomised block.
+(band: ± one standard deviation over the images) against the randomised block; the guided
+methods dashed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from wsol.io.atomic import atomic_write_with
 from wsol.sanity.check import DATA_TEST, SanityResult
+from wsol.sanity.guided import GUIDED_METHODS
 from wsol.sanity.similarity import METRICS, unit_abs
 
 METRIC_TITLES = {"spearman": "Spearman (signed)", "spearman_abs": "Spearman |map|",
@@ -46,7 +48,8 @@ def _curves(fig, grid, result: SanityResult, test: str, row: int) -> None:
             if test == "cascading":  # the trained model itself: similarity 1 by definition
                 blocks, mean, std = ["none"] + blocks, np.r_[1.0, mean], np.r_[0.0, std]
             x = np.arange(len(blocks))
-            ax.plot(x, mean, marker=".", linewidth=1, label=method)
+            style = "--" if method in GUIDED_METHODS else "-"  # the comparison methods
+            ax.plot(x, mean, style, marker=".", linewidth=1, label=method)
             ax.fill_between(x, mean - std, mean + std, alpha=0.12)
         ax.set_xticks(np.arange(len(blocks)), blocks, rotation=60, fontsize=6)
         ax.tick_params(axis="y", labelsize=6)
