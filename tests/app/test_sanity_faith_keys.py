@@ -9,8 +9,11 @@ from wsol.errors import ConfigError
 
 
 def test_defaults_are_opt_in(tmp_path):
-    config = build(tmp_path).config
+    """Outside the demo (which turns both on, cheaply) faithfulness is off and the sanity
+    stage is not in the stage list; its own defaults compare every method."""
+    config = build(tmp_path, "data=voc", "model=resnet50").config
     assert config.eval.faithfulness is False and config.eval.faith_methods is None
+    assert "sanity" not in config.stages
     assert config.sanity.tests == ["cascading", "independent"]
     assert config.sanity.methods is None and config.sanity.num_images == 16
 

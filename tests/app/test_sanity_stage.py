@@ -59,11 +59,14 @@ def test_sanity_alone_writes_its_outputs_and_touches_neither_model_nor_cache(
     assert len(rows) == 2 * len(blocks) * 4 * 4  # tests x blocks x methods x measures
     assert [r["block"] for r in rows if (r["test"], r["method"], r["metric"]) ==
             ("cascading", "cam", "ssim")] == blocks
-    assert {r["n"] for r in rows} == {"3"}
+    # images whose trained map is constant are left out of that method's rows; guided
+    # backprop's gradient never is
+    assert all(0 <= int(r["n"]) <= 3 for r in rows)
+    assert {r["n"] for r in rows if r["method"] == "guided_backprop"} == {"3"}
     assert all(-1.0 <= float(r["mean"]) <= 1.0 for r in rows)
     assert (run_dir / "figures" / "sanity.png").stat().st_size > 10_000
     assert metrics["sanity/images"] == 3.0
-    assert 0.0 <= metrics["sanity/cascading/cam/spearman_abs"] <= 1.0
+    assert -1.0 <= metrics["sanity/cascading/cam/spearman_abs"] <= 1.0
     assert not (run_dir / "model.pt").exists()
 
 
