@@ -55,6 +55,8 @@ def test_choosing_a_group_gives_its_settings_not_the_demos():
     assert voc.model.output_stride == 16 and voc.trainer.max_epochs == 5
     assert list(voc.stages) == ["train", "cam", "localize", "evaluate"]
     assert voc.cam.store_stride == 4  # the cam group's default, not the demo's 2
+    assert demo.eval.faithfulness and "sanity" in demo.stages  # the demo writes all outputs
+    assert not voc.eval.faithfulness and voc.sanity.num_images == 16
     # an experiment that keeps the demo data keeps what the demo data brings
     assert compose("experiment=demo").trainer.max_epochs == 11
 

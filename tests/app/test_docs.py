@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,9 @@ def _substituted(command: DocCommand, request, run_dir: Path, tmp_path: Path) ->
             token = f"cam.store_dir={json.loads((run_dir / 'cam_store.json').read_text())['path']}"
         elif key == "data.root":
             continue  # set below from the chosen dataset's small tree
+        elif key == "hydra.run.dir":  # rerun stages in an existing run: a copy of the tiny run
+            shutil.copytree(run_dir, tmp_path / "run")
+            continue
         out.append(token)
     choice = next((t.split("=", 1)[1] for t in out if t.startswith(("experiment=", "data="))),
                   None)

@@ -22,8 +22,8 @@ METRIC_KEYS = ("loc/gt_known", "loc/maxboxacc", "loc/mean_iou", "seg/miou", "seg
 def test_demo_runs_end_to_end_and_writes_every_output(tiny_demo_tree, tmp_path, run_cli):
     run_dir = tmp_path / "run"
     result = run_cli(f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60",
-                     f"hydra.run.dir={run_dir}", "stages=[train,cam,localize,evaluate,report]",
-                     *FAST)
+                     f"hydra.run.dir={run_dir}",
+                     "stages=[train,cam,localize,evaluate,sanity,report]", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in METRIC_KEYS:
@@ -36,8 +36,12 @@ def test_demo_runs_end_to_end_and_writes_every_output(tiny_demo_tree, tmp_path, 
     assert sorted(p.stem for p in (run_dir / "seeds").glob("*.png")) == sorted(val.ids)
     boxes = json.loads((run_dir / "boxes.json").read_text())
     assert len(boxes) == sum(int(val.labels[i].sum()) for i in range(len(val)))
-    for name in ("curves.csv", "figures/curves.png", "figures/examples.png", "tables.md"):
+    for name in ("curves.csv", "figures/curves.png", "figures/examples.png", "tables.md",
+                 "sanity.csv", "figures/sanity.png", "report.html", "per_class.json",
+                 "per_pair.csv"):
         assert (run_dir / name).is_file(), name
+    assert "faith/gradcam/deletion_auc" in metrics  # the demo scores faithfulness
+    assert any(key.startswith("sanity/cascading/") for key in metrics)
     assert "seed mIoU" in result.stdout  # the summary table
 
 

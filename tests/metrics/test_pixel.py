@@ -66,6 +66,16 @@ def test_equals_reference_loop():
     assert evaluator.compute()["pxap"] == pytest.approx(reference_pxap(cams, masks, thresholds))
     curves = evaluator.curves()
     assert curves["recall"][0] == 100.0 and curves["precision"].shape == thresholds.shape
+    # one evaluator per image, merged: the same dataset PxAP (per-class tables rely on it)
+    merged = PxAPEvaluator(thresholds)
+    for cam, mask in zip(cams, masks, strict=True):
+        part = PxAPEvaluator(thresholds)
+        part.accumulate(cam, mask)
+        merged.merge(part)
+    assert merged.compute()["pxap"] == pytest.approx(reference_pxap(cams, masks, thresholds))
+    assert merged.num_images == len(cams)
+    with pytest.raises(ValueError, match="different thresholds"):
+        merged.merge(PxAPEvaluator(thresholds[:-1]))
 
 
 def test_errors():

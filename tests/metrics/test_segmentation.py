@@ -58,6 +58,12 @@ def test_equals_per_threshold_loop(num_classes):
     assert result["miou_best"] == pytest.approx(want[best])
     np.testing.assert_array_equal(result["confusion"], confs[best])
     assert evaluator.miou_at(0.15) == pytest.approx(want[3])
+    tp = np.diag(confs[3]).astype(float)  # per-class IoU at one threshold, from the loop's matrix
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_class = 100 * tp / (confs[3].sum(0) + confs[3].sum(1) - tp)
+    np.testing.assert_allclose(evaluator.iou_at(0.15), per_class, rtol=1e-12)
+    with pytest.raises(ConfigError, match="not in the evaluated grid"):
+        evaluator.iou_at(0.2)
 
 
 def test_ground_truth_as_maps_scores_100():

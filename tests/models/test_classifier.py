@@ -4,7 +4,12 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from wsol.models.classifier import Classifier, mean_average_precision, warmup_cosine
+from wsol.models.classifier import (
+    Classifier,
+    mean_average_precision,
+    per_class_average_precision,
+    warmup_cosine,
+)
 
 
 def test_warmup_cosine_rises_then_decays_to_zero():
@@ -18,6 +23,17 @@ def test_mean_average_precision_of_perfect_and_reversed_scores():
     labels = torch.tensor([[1, 0], [0, 1], [1, 1], [0, 0]])
     assert mean_average_precision(labels.float(), labels) == 1.0
     assert mean_average_precision(-labels.float(), labels) < 0.7
+
+
+def test_per_class_average_precision_by_hand():
+    # class 0: scores 0.9 (pos), 0.8 (neg), 0.3 (pos) -> AP = (1/1 + 2/3) / 2; class 1 perfect;
+    # class 2 has no positive image: NaN, and the mean over the others is the mAP
+    logits = torch.tensor([[0.9, 0.1, 0.5], [0.8, 0.7, 0.2], [0.3, 0.2, 0.1]])
+    labels = torch.tensor([[1, 0, 0], [0, 1, 0], [1, 0, 0]])
+    ap = per_class_average_precision(logits, labels)
+    assert math.isclose(ap[0], (1 + 2 / 3) / 2, rel_tol=1e-6) and ap[1] == 1.0
+    assert math.isnan(ap[2])
+    assert math.isclose((ap[0] + ap[1]) / 2, mean_average_precision(logits, labels), rel_tol=1e-6)
 
 
 def _batches(n=64, seed=0):

@@ -100,3 +100,12 @@ class RankShard(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self._mine())
+
+
+def inference_device(accelerator: str) -> torch.device:
+    """The one device a global-rank-0 stage that runs the model itself (sanity, the evaluate
+    stage's faithfulness) uses: this rank's CUDA device when ``trainer.accelerator`` allows a
+    GPU (gpu, cuda, auto) and one is visible, else the CPU."""
+    if str(accelerator).lower() in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")

@@ -288,12 +288,38 @@ def _classifier(ctx: _Context) -> Iterator[Finding]:
                           WeightsError(f"Checkpoint {path} does not exist; run the train stage "
                                        "first (stages=[train,...]) or set model.checkpoint=PATH."))
     else:
-        yield Finding("model.checkpoint", False, "stages run cam without train, and neither "
-                      "model.checkpoint nor model.weights is set",
+        users = "/".join(s for s in run_stages_needing_classifier(ctx.run.stages))
+        yield Finding("model.checkpoint", False, f"stages run {users} without train, and "
+                      "neither model.checkpoint nor model.weights is set",
                       "set model.checkpoint=PATH/model.pt or add train to stages",
-                      WeightsError("Nothing to explain: stages run cam without train and neither "
-                                   "model.checkpoint nor model.weights is set; set "
+                      WeightsError(f"Nothing to explain: stages run {users} without train and "
+                                   "neither model.checkpoint nor model.weights is set; set "
                                    "model.checkpoint=PATH/model.pt or add train to stages."))
+
+
+def run_stages_needing_classifier(stages: Sequence[str]) -> list[str]:
+    """The stages of ``stages`` that read the classifier."""
+    return [s for s in stages if "classifier" in STAGES[s].reads]
+
+
+def _faith_classifier(ctx: _Context) -> Iterator[Finding]:
+    """The classifier, when the evaluate stage scores faithfulness (it runs the model); with
+    none configured at all (maps from cam.store_dir only) faithfulness is skipped, not fatal:
+    the demo turns it on, and scoring a pinned store must still work there."""
+    if not ctx.run.config.eval.faithfulness or "classifier" in needed_inputs(ctx.run.stages):
+        return
+    if ctx.run.classifier.kind == "none":
+        yield Finding("eval.faithfulness", True, "no classifier (model.checkpoint, this run's "
+                      "model.pt or model.weights): faith/* is skipped")
+        return
+    yield from _classifier(ctx)
+
+
+def _sanity_train_split(ctx: _Context) -> Iterator[Finding]:
+    """The train split, when the sanity stage trains a model on its permuted labels."""
+    if "data" in ctx.run.config.sanity.tests:
+        data = ctx.run.config.data
+        yield from _splits(ctx, [("data.train_split", data.train_split, False, True)])
 
 
 def _cam_store(ctx: _Context, seeds_suffice: bool = False) -> Iterator[Finding]:
@@ -410,6 +436,8 @@ INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "scored_split": _scored_split,
     "init_weights": _init_weights,
     "classifier": _classifier,
+    "faith_classifier": _faith_classifier,
+    "sanity_train_split": _sanity_train_split,
     "cam_store": _cam_store,
     "cam_store_or_seeds": _cam_store_or_seeds,
     "selection_store": _selection_store,

@@ -159,6 +159,10 @@ class EvalConfig:
     # wsolevaluation's protocol: the split (train-fullsup: val) whose maps choose the operating
     # thresholds that are then scored on data.cam_split; null: no selection split
     select_split: str | None = None
+    faithfulness: bool = False  # deletion / insertion AUC, Average Drop / Increase (faith/*)
+    faith_methods: list[str] | None = None  # null: cam.method
+    faith_images: int | None = None  # null: every image of the split; N: N spread over it
+    faith_steps: int = 32  # deletion / insertion steps (pixels changed per step: H*W / steps)
 
 
 @dataclass
@@ -212,10 +216,22 @@ class SegmentConfig:
 
 
 @dataclass
+class SanityConfig:
+    """The sanity stage: Adebayo et al.'s randomisation tests of the maps."""
+
+    num_images: int = 16  # images of data.cam_split, spread over the split
+    methods: list[str] | None = None  # null: every cam.method choice + the two guided methods
+    tests: list[str] = field(default_factory=lambda: ["cascading", "independent"])  # + data
+
+
+@dataclass
 class ReportConfig:
-    """Where the report stage and scripts/make_tables.py look for earlier runs."""
+    """The report stage: where it and scripts/make_tables.py look for earlier runs, and the
+    gallery of report.html."""
 
     search_dirs: list[str] = field(default_factory=lambda: ["outputs", "multirun"])
+    gallery_per_class: int | None = 6  # report.html: best and worst pairs per class; null: all
+    thumb_height: int = 96  # report.html: gallery thumbnail height (pixels)
 
 
 @dataclass
@@ -230,6 +246,7 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     pseudo: PseudoConfig = field(default_factory=PseudoConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
+    sanity: SanityConfig = field(default_factory=SanityConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
     stages: list[str] = field(default_factory=lambda: ["train", "cam", "localize", "evaluate"])
     seed: int = 0

@@ -27,6 +27,7 @@ LOSSES = ("multilabel", "softmax")
 OUTPUT_STRIDES = (8, 16, 32)
 SEGMENT_STRIDES = (8, 16)
 DEVICES = ("cpu", "cuda")
+SANITY_TESTS = ("cascading", "independent", "data")
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,15 @@ def _resnets() -> Sequence[str]:
     from wsol.segment.model import SEGMENT_BACKBONES
 
     return SEGMENT_BACKBONES
+def _sanity_methods() -> Sequence[str]:
+    from wsol.cam.methods import METHODS
+    from wsol.sanity.guided import GUIDED_METHODS
+
+    return (*METHODS, *GUIDED_METHODS)
+
+
+def _distinct(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: check(v) and len(set(v)) == len(v)
 
 
 def _box_protocols() -> Sequence[str]:
@@ -241,6 +251,18 @@ RULES: tuple[Rule, ...] = (
          lambda: f"one of {list(_refiners())}"),
     Rule("segment.num_workers", optional(at_least(0)),
          "null (from the CPUs this process may use) or an integer >= 0"),
+    Rule("eval.faith_methods", optional(_distinct(each(_lazy_choices(_cam_methods)))),
+         lambda: f"null (cam.method) or distinct names from {list(_cam_methods())}"),
+    Rule("eval.faith_images", optional(at_least(1)), "null (all images) or an integer >= 1"),
+    Rule("eval.faith_steps", at_least(1), "an integer >= 1"),
+    Rule("report.gallery_per_class", optional(at_least(1)),
+         "null (every pair) or an integer >= 1"),
+    Rule("report.thumb_height", within(16, 1024), "an integer from 16 to 1024 (pixels)"),
+    Rule("sanity.num_images", at_least(2), "an integer >= 2 (a spread needs two images)"),
+    Rule("sanity.methods", optional(_distinct(each(_lazy_choices(_sanity_methods)))),
+         lambda: f"null (all) or distinct names from {list(_sanity_methods())}"),
+    Rule("sanity.tests", _distinct(each(one_of(SANITY_TESTS))),
+         f"a non-empty list of distinct tests from {list(SANITY_TESTS)}"),
 )
 
 

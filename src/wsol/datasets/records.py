@@ -136,3 +136,13 @@ def record_at(images: LabelledImages, index: int, image: np.ndarray,
                        labels=images.labels[index].copy(), boxes=ann.boxes.copy(),
                        box_labels=ann.box_labels.copy(), difficult=ann.difficult.copy(),
                        mask=mask)
+
+
+def spread_indices(count: int, wanted: int | None) -> list[int]:
+    """``wanted`` distinct indices of ``range(count)`` spread evenly from first to last (all of
+    them when ``wanted`` is None or at least ``count``), ascending."""
+    if wanted is None or wanted >= count:
+        return list(range(count))
+    if wanted <= 0:
+        return []
+    return sorted({int(round(x)) for x in np.linspace(0, count - 1, wanted)})

@@ -57,6 +57,15 @@ class PxAPEvaluator:
         self.bg_hist += self._hist(arr[mask == 0])
         self.num_images += 1
 
+    def merge(self, other: PxAPEvaluator) -> None:
+        """Add the histograms of an evaluator over the same thresholds (e.g. one per class:
+        their merge is the dataset's PxAP)."""
+        if not np.array_equal(other.cam_thresholds, self.cam_thresholds):
+            raise ValueError("PxAPEvaluator.merge: the evaluators have different thresholds")
+        self.fg_hist += other.fg_hist
+        self.bg_hist += other.bg_hist
+        self.num_images += other.num_images
+
     def curves(self) -> dict[str, np.ndarray]:
         """Precision and recall in percent per threshold: "cam_threshold", "precision", "recall".
 

@@ -181,14 +181,23 @@ class SegEvaluator:
             "confusion": conf,
         }
 
-    def miou_at(self, threshold: float) -> float:
-        """mIoU in percent at one threshold of the grid (``ConfigError`` if it is not in it)."""
+    def _index_of(self, threshold: float) -> int:
         hits = np.flatnonzero(np.isclose(self.thresholds, threshold, rtol=0.0, atol=1e-9))
         if hits.size == 0:
             raise ConfigError(
                 f"eval.bg_thresholds: {threshold} is not in the evaluated grid; add it to the list"
             )
-        return float(self.miou_per_threshold()[hits[0]])
+        return int(hits[0])
+
+    def miou_at(self, threshold: float) -> float:
+        """mIoU in percent at one threshold of the grid (``ConfigError`` if it is not in it)."""
+        return float(self.miou_per_threshold()[self._index_of(threshold)])
+
+    def iou_at(self, threshold: float) -> np.ndarray:
+        """Per-class IoU in percent (C,) at one threshold of the grid, background first, NaN
+        for a class with no pixel in the GT or the seeds (``ConfigError`` off the grid)."""
+        conf = self._confusions()[self._index_of(threshold)]
+        return np.asarray(scores_from_confusion(conf)["iou"])
 
 
 class LabelEvaluator:

@@ -219,3 +219,18 @@ def mean_average_precision(logits: torch.Tensor, labels: torch.Tensor) -> float:
         logits[:, present], labels[:, present], num_labels=int(present.sum()), average="macro"
     )
     return float(ap)
+
+
+def per_class_average_precision(logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
+    """AP in [0,1] of each class (C,) from ``(N,C)`` logits and labels; NaN for a class with no
+    positive image. Their mean over the other classes is :func:`mean_average_precision`."""
+    present = (labels.sum(0) > 0).tolist()
+    out = [float("nan")] * labels.shape[1]
+    if not any(present):
+        return out
+    cols = [c for c, p in enumerate(present) if p]
+    ap = multilabel_average_precision(logits[:, cols], labels[:, cols], num_labels=len(cols),
+                                      average=None)
+    for c, value in zip(cols, ap.reshape(-1).tolist(), strict=True):
+        out[c] = float(value)
+    return out

@@ -30,11 +30,13 @@ STAGES: dict[str, StageSpec] = {
                           ("cam_split", "cam_store")),
     "evaluate": StageSpec("wsol.app.stages.evaluate:evaluate_stage", False,
                           ("scored_split", "cam_store_or_seeds", "selection_store",
-                           "seeds_dir")),
+                           "seeds_dir", "faith_classifier")),
     "pseudo": StageSpec("wsol.app.stages.pseudo:pseudo_stage", False,
                         ("cam_split", "cam_store", "pseudo_dir")),
     "segment": StageSpec("wsol.app.stages.segment:segment_stage", True,
                          ("val_masks", "pseudo_labels", "segment_init")),
+    "sanity": StageSpec("wsol.app.stages.sanity:sanity_stage", False,
+                        ("cam_split", "classifier", "sanity_train_split")),
     "report": StageSpec("wsol.app.stages.report:report_stage", False, ()),
 }
 STAGE_ORDER = tuple(STAGES)

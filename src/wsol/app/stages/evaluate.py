@@ -3,7 +3,9 @@ pass, streaming one image at a time; and/or a folder of label PNGs (``eval.seeds
 
 Reads annotations and masks through the configured dataset (VOC, COCO, ImageNet), so every
 format is scored the same way. Writes ``metrics.json`` (flat, slash-separated, percent unless
-the key says threshold), ``curves.csv`` (``curve,threshold,value`` rows) and figures.
+the key says threshold), ``curves.csv`` (``curve,threshold,value`` rows), figures, and for the
+report ``per_class.json`` (per-class box accuracy, PxAP, seed IoU) and ``per_pair.csv`` (one row
+per image and class scored against boxes, see :mod:`wsol.app.stages.pairs`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
 from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
+from wsol.app.stages.pairs import PairLog
 from wsol.app.stages.scoring import EvaluationSuite, finite_metrics, score_size
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import check_mask_labels, read_voc_mask
 from wsol.errors import DataError
+from wsol.io.atomic import atomic_write_json
 from wsol.io.paths import confined_path
 from wsol.metrics import LabelEvaluator
 from wsol.viz import save_example_figures
@@ -42,7 +46,7 @@ def evaluate_stage(run: Run) -> dict[str, float]:
     store = _store(run)
     metrics: dict[str, float | str] = {}
     if store is not None:
-        suite, scored = _score_maps(run, images, store)
+        suite, scored = _score_maps(run, images, store, report_files=True)
         metrics.update(scored)
         selection = selection_run(run)
         if selection is not None:  # wsolevaluation: thresholds chosen on train-fullsup
@@ -54,7 +58,14 @@ def evaluate_stage(run: Run) -> dict[str, float]:
                                              select_metrics))
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
-        metrics = finite_metrics(metrics)
+    if cfg.eval.faithfulness and run.classifier.kind == "none":
+        log.warning("eval.faithfulness: no classifier to run (set model.checkpoint, or keep "
+                    "this run's model.pt); faith/* is not scored")
+    elif cfg.eval.faithfulness:
+        from wsol.app.stages.faith import faithfulness_metrics
+
+        metrics.update(faithfulness_metrics(run, images))
+    metrics = finite_metrics(metrics)
     # inputs the literature keeps rather than refuses, counted so a reader of the numbers knows
     metrics["data/clipped_boxes"] = float(images.clipped_boxes)
     metrics["data/dropped_empty_images"] = float(images.dropped_empty)
@@ -78,13 +89,50 @@ def _store(run: Run) -> CamStore | None:
     return CamStore(path, max_image_pixels=run.config.data.max_image_pixels)
 
 
-def _score_maps(run: Run, images: LabelledImages, store: CamStore
+def _score_maps(run: Run, images: LabelledImages, store: CamStore, report_files: bool = False
                 ) -> tuple[EvaluationSuite, dict[str, float]]:
-    """Every evaluator over the split's maps; writes its curves and figures into the run."""
+    """Every evaluator over the split's maps; writes its curves and figures into the run, and
+    with ``report_files`` the report's ``per_pair.csv`` and ``per_class.json``."""
     cfg = run.config
     names = run.class_names()
     ids = scored_ids(images.ids, store, store.directory)
-    suite = EvaluationSuite(cfg.eval, cfg.cam, len(names))
+    with PairLog(run.run_dir) if report_files else _NoPairs() as pairs:
+        suite = EvaluationSuite(cfg.eval, cfg.cam, len(names), pairs)
+        _add_maps(run, images, store, ids, suite)
+        metrics = suite.compute()
+        best = metrics.get("loc/best_threshold")
+        if report_files:
+            best_index = 0 if best is None else int(np.argmin(np.abs(suite.cam_grid - best)))
+            pairs.write(run.run_dir / "per_pair.csv", best_index, names)
+    if report_files:
+        per_class = suite.per_class(best, metrics.get("seg/best_threshold"))
+        atomic_write_json(run.run_dir / "per_class.json", {
+            names[c]: {k: (None if v != v else v) for k, v in row.items()}  # NaN -> null
+            for c, row in per_class.items()})
+    metrics["eval/images"] = float(len(ids))
+    boxed = suite.pairs > 0  # OpenImages localizes with masks only
+    write_curves(run.curves_path, run.figures_dir, suite.cam_grid,
+                 suite.boxes.curves() if boxed else {}, suite.center.curves() if boxed else {},
+                 suite.bg_grid, suite.seg_curve())
+    save_example_figures(run.figures_dir / "examples.png", store, images, names,
+                         cfg.eval.num_figures, cfg.eval.box_protocol, cfg.eval.box_threshold)
+    return suite, metrics
+
+
+class _NoPairs:
+    """Stands in for :class:`PairLog` where no report files are written."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _add_maps(run: Run, images: LabelledImages, store: CamStore, ids: list[str],
+              suite: EvaluationSuite) -> None:
+    """Feed every scored image's maps (at ``eval.score_size`` when set) into ``suite``."""
+    cfg = run.config
     index_of = {image_id: i for i, image_id in enumerate(images.ids)}
     size = score_size(cfg.eval)
     for image_id in tqdm(ids, desc="evaluate", unit="img"):
@@ -99,15 +147,6 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore
                 mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
         mask_path = images.mask_path(image_id)
         suite.add(image_id, cams, class_ids, ann, mask, str(mask_path) if mask_path else "")
-    metrics = suite.compute()
-    metrics["eval/images"] = float(len(ids))
-    boxed = suite.pairs > 0  # OpenImages localizes with masks only
-    write_curves(run.curves_path, run.figures_dir, suite.cam_grid,
-                 suite.boxes.curves() if boxed else {}, suite.center.curves() if boxed else {},
-                 suite.bg_grid, suite.seg_curve())
-    save_example_figures(run.figures_dir / "examples.png", store, images, names,
-                         cfg.eval.num_figures, cfg.eval.box_protocol, cfg.eval.box_threshold)
-    return suite, metrics
 
 
 def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Report stage: ``tables.md`` / ``tables.csv`` with this run and earlier runs beside the papers."""
+"""Report stage: ``tables.md`` / ``tables.csv`` with this run and earlier runs beside the papers,
+and ``report.html``, this run's browsable report (see :mod:`wsol.app.stages.report_html`)."""
 
 from __future__ import annotations
 
@@ -18,4 +19,7 @@ def report_stage(run: Run) -> dict[str, float]:
                                                                "demo_wsss": WSSS_KEYS})
     atomic_write_text(run.run_dir / "tables.md", render_markdown(table))
     atomic_write_text(run.run_dir / "tables.csv", render_csv(table))
+    from wsol.app.stages.report_html import write_report_html
+
+    write_report_html(run)
     return {}

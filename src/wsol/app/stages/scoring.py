@@ -17,7 +17,13 @@ import numpy as np
 from wsol.app.schema import CamConfig, EvalConfig
 from wsol.datasets.records import ImageAnnotation
 from wsol.errors import DataError
-from wsol.localize import box_from_protocol, check_thresholds, normalize_scoremap, threshold_grid
+from wsol.localize import (
+    box_from_protocol,
+    check_thresholds,
+    normalize_scoremap,
+    seed_from_cams,
+    threshold_grid,
+)
 from wsol.metrics import (
     BoxEvaluator,
     CorLoc,
@@ -56,20 +62,37 @@ def class_mask(mask: np.ndarray, class_id: int) -> np.ndarray:
     return out
 
 
-def finite_metrics(metrics: dict[str, float]) -> dict[str, float]:
+def class_iou(seed: np.ndarray, mask: np.ndarray, class_id: int) -> float:
+    """IoU in percent of class ``class_id``'s seed pixels with its GT pixels (255 ignored);
+    NaN when neither has any."""
+    valid = mask != 255
+    pred, gt = (seed == class_id + 1) & valid, (mask == class_id + 1) & valid
+    union = int((pred | gt).sum())
+    return 100.0 * int((pred & gt).sum()) / union if union else float("nan")
+
+
+def finite_metrics(metrics: dict[str, float | str]) -> dict[str, float | str]:
     """``metrics`` without the values that are undefined on this split (NaN: e.g. seed mIoU
-    when every mask pixel is ignore), each named in one warning: a number is never NaN."""
-    undefined = sorted(k for k, v in metrics.items() if not math.isfinite(v))
+    when every mask pixel is ignore), each named in one warning: a number is never NaN.
+    Text values (e.g. ``protocol/chosen_on``) are kept."""
+    undefined = sorted(k for k, v in metrics.items()
+                       if not isinstance(v, str) and not math.isfinite(v))
     if undefined:
         log.warning("left out of metrics.json, undefined on this split (no ground-truth pixel "
                     "of a scored class, or no prediction): %s", ", ".join(undefined))
-    return {k: v for k, v in metrics.items() if math.isfinite(v)}
+    return {k: v for k, v in metrics.items() if k not in undefined}
 
 
 class EvaluationSuite:
-    """Streams (maps, annotation, mask) per image into every evaluator the config asks for."""
+    """Streams (maps, annotation, mask) per image into every evaluator the config asks for.
 
-    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int) -> None:
+    Besides the dataset metrics it keeps per-class counts (pairs, box hits at IoU 0.5 at every
+    threshold, PxAP histograms; the dataset's PxAP is their merge) and hands each pair scored
+    against boxes to ``pairs`` (``add(image_id, class_id, ious (T,), protocol_iou, seed_iou)``,
+    e.g. a :class:`wsol.app.stages.pairs.PairLog`) when given.
+    """
+
+    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int, pairs=None) -> None:
         self.ev = ev
         self.cam_grid = sweep_grid(ev.cam_thresholds, ev.cam_threshold_step,
                                    "eval.cam_thresholds")
@@ -81,7 +104,10 @@ class EvaluationSuite:
                                   multi_contour=ev.multi_contour)
         self.center = BoxEvaluator(self.cam_grid, iou_thresholds=deltas,
                                    multi_contour=ev.multi_contour)
-        self.pxap = PxAPEvaluator(self.cam_grid)
+        self.class_pxap: dict[int, PxAPEvaluator] = {}
+        self.class_pairs = np.zeros(num_classes, np.int64)
+        self.class_hits = np.zeros((num_classes, self.cam_grid.size), np.int64)  # IoU >= 0.5
+        self.pairs_log = pairs
         self.center_pxap = PxAPEvaluator(self.cam_grid)
         self.seg = SegEvaluator(num_classes + 1, self.bg_grid)
         self.corloc = CorLoc(num_classes)
@@ -108,6 +134,8 @@ class EvaluationSuite:
         protocol_boxes = [box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold)
                           for cam in cams]
         center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
+        seed = (seed_from_cams(cams, class_ids, ev.bg_threshold)
+                if mask is not None and self.pairs_log is not None and len(class_ids) else None)
         for cam, class_id, box in zip(cams, class_ids.tolist(), protocol_boxes, strict=True):
             gt = ann.boxes[ann.box_labels == class_id]
             # masks alone localize on OpenImages (wsolevaluation), which has no boxes
@@ -117,16 +145,24 @@ class EvaluationSuite:
             score_map = normalize_scoremap(cam)
             if masked:
                 self.mask_pairs += 1
-                self.pxap.accumulate(score_map, class_mask(mask, class_id))
+                if class_id not in self.class_pxap:
+                    self.class_pxap[class_id] = PxAPEvaluator(self.cam_grid)
+                self.class_pxap[class_id].accumulate(score_map, class_mask(mask, class_id))
                 self.center_pxap.accumulate(center_map, class_mask(mask, class_id))
             if len(gt) == 0:
                 continue
-            self.boxes.accumulate(score_map, gt)
+            ious = self.boxes.best_ious(score_map, gt)
+            self.boxes.add_best_ious(ious)
             self.center.accumulate(center_map, gt)
             iou = float(box_iou(box[None], gt).max())
             self.pairs += 1
             self.protocol_hits += iou >= 0.5
             self.protocol_iou_sum += iou
+            self.class_pairs[class_id] += 1
+            self.class_hits[class_id] += ious >= 0.5
+            if self.pairs_log is not None:
+                seed_iou = class_iou(seed, mask, class_id) if seed is not None else float("nan")
+                self.pairs_log.add(image_id, class_id, ious, 100.0 * iou, seed_iou)
         easy = ~ann.difficult
         top_box = dict(zip(class_ids.tolist(), protocol_boxes, strict=True))
         if easy.any():
@@ -194,6 +230,51 @@ class EvaluationSuite:
             return evaluator.compute()["pxap"]
         except ValueError:  # its two documented cases: no foreground, nothing predicted
             return float("nan")
+
+    @property
+    def pxap(self) -> PxAPEvaluator:
+        """The split's PxAP evaluator: the merge of the per-class ones (built on access)."""
+        merged = PxAPEvaluator(self.cam_grid)
+        for part in self.class_pxap.values():
+            merged.merge(part)
+        return merged
+
+    def per_class(self, best_threshold: float | None, seg_best_threshold: float | None
+                  ) -> dict[int, dict[str, float]]:
+        """Per class with at least one scored pair, in percent: ``pairs``, ``maxboxacc`` (its
+        own best threshold, ``best_threshold``), ``boxacc`` at the dataset's best threshold
+        ``best_threshold`` (IoU 0.5), and with masks ``pxap``, ``seed_iou`` at
+        eval.bg_threshold and ``seed_iou_best`` at ``seg_best_threshold``. Classes scored
+        against masks only (no boxes) have the mask columns alone."""
+        at = None if best_threshold is None else \
+            int(np.argmin(np.abs(self.cam_grid - best_threshold)))
+        seed_at = seed_best = None
+        if self.has_masks:
+            seed_at = self.seg.iou_at(self.ev.bg_threshold)[1:]
+            seed_best = self.seg.iou_at(seg_best_threshold)[1:] \
+                if seg_best_threshold is not None else None
+        out = {}
+        scored = set(np.flatnonzero(self.class_pairs).tolist()) | set(self.class_pxap)
+        for c in sorted(scored):
+            row: dict[str, float] = {}
+            if self.class_pairs[c]:
+                acc = 100.0 * self.class_hits[c] / self.class_pairs[c]
+                best = int(np.argmax(acc))
+                row.update({"pairs": float(self.class_pairs[c]), "maxboxacc": float(acc[best]),
+                            "best_threshold": float(self.cam_grid[best])})
+                if at is not None:
+                    row["boxacc"] = float(acc[at])
+            part = self.class_pxap.get(c)
+            if part is not None:
+                pxap = self._pxap(part)
+                if math.isfinite(pxap):
+                    row["pxap"] = pxap
+            if seed_at is not None:
+                row["seed_iou"] = float(seed_at[c])
+            if seed_best is not None:
+                row["seed_iou_best"] = float(seed_best[c])
+            out[c] = {k: round(v, 4 if "threshold" in k else 2) for k, v in row.items()}
+        return out
 
     def seg_curve(self) -> np.ndarray | None:
         """Seed mIoU (percent) per background threshold, or None without masks."""
