@@ -12,10 +12,12 @@ from torch.utils.data import DataLoader
 
 from wsol.app.build import Run
 from wsol.app.distributed import global_rank
+from wsol.app.threads import run_cpus
 from wsol.io.cpus import loader_workers
 from wsol.models.checkpoint import save_classifier
 from wsol.models.classifier import Classifier, mean_average_precision
 from wsol.training.datamodule import WSOLDataModule
+from wsol.training.threads import KeepThreads
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def train_stage(run: Run) -> dict[str, float]:
         default_root_dir=str(run.run_dir),
         enable_checkpointing=False,
         logger=pl.loggers.CSVLogger(str(run.run_dir), name="train_logs", version=""),
+        callbacks=[KeepThreads(run_cpus(run))],
         **asdict(cfg.trainer),
     )
     start = time.perf_counter()
