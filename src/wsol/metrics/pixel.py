@@ -17,6 +17,7 @@ import numpy as np
 from wsol.errors import ConfigError
 from wsol.localize.scoremap import check_scoremap
 from wsol.localize.thresholds import check_thresholds
+from wsol.metrics.merge import merge_counts
 
 
 class PxAPEvaluator:
@@ -56,6 +57,10 @@ class PxAPEvaluator:
         self.fg_hist += self._hist(arr[mask == 1])
         self.bg_hist += self._hist(arr[mask == 0])
         self.num_images += 1
+
+    def merge(self, other: PxAPEvaluator) -> None:
+        """Add the histograms of another evaluator with the same thresholds (a worker's)."""
+        merge_counts(self, other, ("fg_hist", "bg_hist", "num_images"), ("cam_thresholds",))
 
     def curves(self) -> dict[str, np.ndarray]:
         """Precision and recall in percent per threshold: "cam_threshold", "precision", "recall".

@@ -17,14 +17,17 @@ from tqdm import tqdm
 
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.schema import CamConfig, EvalConfig
 from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
 from wsol.app.stages.scoring import EvaluationSuite, finite_metrics, score_size
+from wsol.app.threads import run_cpus
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import check_mask_labels, read_voc_mask
 from wsol.errors import DataError
 from wsol.io.paths import confined_path
+from wsol.io.workers import map_chunks
 from wsol.metrics import LabelEvaluator
 from wsol.viz import save_example_figures
 
@@ -80,25 +83,22 @@ def _store(run: Run) -> CamStore | None:
 
 def _score_maps(run: Run, images: LabelledImages, store: CamStore
                 ) -> tuple[EvaluationSuite, dict[str, float]]:
-    """Every evaluator over the split's maps; writes its curves and figures into the run."""
+    """Every evaluator over the split's maps; writes its curves and figures into the run.
+
+    The images are scored in chunks by ``threads`` worker processes and their suites merged
+    in order (integer counts and an exact IoU sum: the metrics of one process)."""
     cfg = run.config
     names = run.class_names()
     ids = scored_ids(images.ids, store, store.directory)
-    suite = EvaluationSuite(cfg.eval, cfg.cam, len(names))
-    index_of = {image_id: i for i, image_id in enumerate(images.ids)}
-    size = score_size(cfg.eval)
-    for image_id in tqdm(ids, desc="evaluate", unit="img"):
-        index = index_of[image_id]
-        stored = store.read_levels(image_id)
-        cams, class_ids, ann = stored.compose(size), stored.class_ids, images.annotations[index]
-        check_map_classes(cfg.cam.classes, store, image_id, class_ids, images.labels[index])
-        mask = images.mask(index)
-        if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
-            ann = ann.rescaled(stored.image_size, size)
-            if mask is not None:
-                mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
-        mask_path = images.mask_path(image_id)
-        suite.add(image_id, cams, class_ids, ann, mask, str(mask_path) if mask_path else "")
+    job = ScoreChunk(cfg.eval, cfg.cam, len(names), images, store, score_size(cfg.eval))
+    suite: EvaluationSuite | None = None
+    with tqdm(total=len(ids), desc="evaluate", unit="img") as progress:
+        for part, partial in map_chunks(job, len(ids), run_cpus(run)):
+            if suite is None:
+                suite = partial
+            else:
+                suite.merge(partial)
+            progress.update(len(part))
     metrics = suite.compute()
     metrics["eval/images"] = float(len(ids))
     boxed = suite.pairs > 0  # OpenImages localizes with masks only
@@ -108,6 +108,34 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore
     save_example_figures(run.figures_dir / "examples.png", store, images, names,
                          cfg.eval.num_figures, cfg.eval.box_protocol, cfg.eval.box_threshold)
     return suite, metrics
+
+
+class ScoreChunk:
+    """Scores the images at some positions of the split into a fresh suite (in a worker)."""
+
+    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int,
+                 images: LabelledImages, store: CamStore, size: tuple[int, int] | None) -> None:
+        self.ev, self.cam, self.num_classes = ev, cam, num_classes
+        self.images, self.store, self.size = images, store, size
+
+    def __call__(self, positions: range) -> EvaluationSuite:
+        suite = EvaluationSuite(self.ev, self.cam, self.num_classes)
+        images, size = self.images, self.size
+        for index in positions:  # the scored ids are the split's, in order
+            image_id = images.ids[index]
+            stored = self.store.read_levels(image_id)
+            cams, class_ids, ann = stored.compose(size), stored.class_ids, \
+                images.annotations[index]
+            check_map_classes(self.cam.classes, self.store, image_id, class_ids,
+                              images.labels[index])
+            mask = images.mask(index)
+            if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
+                ann = ann.rescaled(stored.image_size, size)
+                if mask is not None:
+                    mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
+            mask_path = images.mask_path(image_id)
+            suite.add(image_id, cams, class_ids, ann, mask, str(mask_path) if mask_path else "")
+        return suite
 
 
 def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, float]:
