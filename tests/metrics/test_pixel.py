@@ -74,7 +74,7 @@ def test_equals_reference_loop():
         merged.merge(part)
     assert merged.compute()["pxap"] == pytest.approx(reference_pxap(cams, masks, thresholds))
     assert merged.num_images == len(cams)
-    with pytest.raises(ValueError, match="different thresholds"):
+    with pytest.raises(ValueError, match="differ in cam_thresholds"):
         merged.merge(PxAPEvaluator(thresholds[:-1]))
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import random
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from wsol.app.distributed import (
 )
 from wsol.app.schema import RunConfig
 from wsol.app.stages import STAGES
+from wsol.app.threads import apply_threads
 from wsol.errors import ConfigError, WsolError
 from wsol.io.atomic import atomic_write_json
 
@@ -62,6 +64,7 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
     from wsol.app.preflight import require_inputs
 
     require_inputs(run_objects)  # every input the stages read, before any of them starts
+    apply_threads(run_objects)  # torch / OpenCV threads from the CPUs this run may use
     if is_global_zero():
         atomic_write_json(run_objects.run_dir / "run_info.json", run_info(run_objects.config))
     metrics = _read_metrics(run_objects.metrics_path)
@@ -70,7 +73,9 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
         if not distributed and not is_global_zero():
             continue
         log.info("stage %s -> %s", name, run_objects.run_dir)
+        start = time.perf_counter()
         result = _load_stage(name)(run_objects)
+        log.info("stage %s done in %.2f s", name, time.perf_counter() - start)
         if distributed:
             barrier()  # every rank's files are on disk before anyone reads them
         if is_global_zero():

@@ -251,6 +251,10 @@ class RunConfig:
     stages: list[str] = field(default_factory=lambda: ["train", "cam", "localize", "evaluate"])
     seed: int = 0
     optimize_metric: str = "seg/miou_best"  # the metrics.json key returned to Hydra sweepers
+    # CPUs one process of the run uses: torch's intra-op threads and the worker processes of
+    # localize / evaluate; null: those of its affinity / cgroup quota / OMP_NUM_THREADS, split
+    # between DDP ranks, that other processes leave idle when the run starts (wsol.io.cpus)
+    threads: int | None = None
 
 
 def register() -> None:

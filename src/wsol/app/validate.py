@@ -192,6 +192,8 @@ RULES: tuple[Rule, ...] = (
     Rule("model.head_lr_mult", above(0), "a number > 0"),
     Rule("model.warmup_fraction", lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
     Rule("seed", within(0, 2**32 - 1), "an integer in [0, 2**32 - 1]"),
+    Rule("threads", optional(within(1, 1024)),
+         "null (the CPUs this process may use that are idle) or an integer in [1, 1024]"),
     Rule("trainer.max_epochs", at_least(1), "an integer >= 1"),
     Rule("trainer.devices", _devices, '"auto", -1, a count >= 1, "0,1" or a list of ids'),
     Rule("trainer.num_nodes", at_least(1), "an integer >= 1"),

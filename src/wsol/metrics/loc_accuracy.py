@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from wsol.metrics.iou import box_iou, check_boxes
+from wsol.metrics.merge import merge_counts
 
 
 def loc_correct(
@@ -96,6 +97,11 @@ class LocAccuracy:
             self.gt_known_total += 1
             self.gt_known_hits += loc_correct(box, cls, gt, labels, self.iou_threshold)
 
+    def merge(self, other: LocAccuracy) -> None:
+        """Add the counts of another evaluator with the same settings (a worker's)."""
+        merge_counts(self, other, ("cls_hits", "loc_hits", "num_images", "gt_known_hits",
+                                   "gt_known_total"), ("topk", "iou_threshold"))
+
     def compute(self) -> dict[str, float]:
         """Percentages: "top{k}_cls", "top{k}_cls_err", "top{k}_loc", "top{k}_loc_err" per k,
         and "gt_known_loc" / "gt_known_loc_err" when GT-known boxes were given (NaN if none)."""
@@ -148,6 +154,10 @@ class CorLoc:
             if box is not None:
                 iou = box_iou(np.asarray(box).reshape(1, 4), gt[labels == cls]).max()
                 self.hits[cls] += bool(iou > self.iou_threshold)
+
+    def merge(self, other: CorLoc) -> None:
+        """Add the counts of another evaluator with the same settings (a worker's)."""
+        merge_counts(self, other, ("hits", "images"), ("num_classes", "iou_threshold"))
 
     def compute(self) -> dict[str, float | np.ndarray]:
         """{"corloc": mean percent over classes with images, "corloc_per_class": (C,) percent,

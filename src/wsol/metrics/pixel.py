@@ -17,6 +17,7 @@ import numpy as np
 from wsol.errors import ConfigError
 from wsol.localize.scoremap import check_scoremap
 from wsol.localize.thresholds import check_thresholds
+from wsol.metrics.merge import merge_counts
 
 
 class PxAPEvaluator:
@@ -58,13 +59,9 @@ class PxAPEvaluator:
         self.num_images += 1
 
     def merge(self, other: PxAPEvaluator) -> None:
-        """Add the histograms of an evaluator over the same thresholds (e.g. one per class:
-        their merge is the dataset's PxAP)."""
-        if not np.array_equal(other.cam_thresholds, self.cam_thresholds):
-            raise ValueError("PxAPEvaluator.merge: the evaluators have different thresholds")
-        self.fg_hist += other.fg_hist
-        self.bg_hist += other.bg_hist
-        self.num_images += other.num_images
+        """Add the histograms of an evaluator over the same thresholds (a worker's, or one per
+        class: their merge is the dataset's PxAP)."""
+        merge_counts(self, other, ("fg_hist", "bg_hist", "num_images"), ("cam_thresholds",))
 
     def curves(self) -> dict[str, np.ndarray]:
         """Precision and recall in percent per threshold: "cam_threshold", "precision", "recall".

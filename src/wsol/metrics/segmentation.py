@@ -22,6 +22,7 @@ from wsol.localize.scoremap import zero_flat_maps
 from wsol.localize.seeds import class_winner
 from wsol.localize.thresholds import check_thresholds
 from wsol.metrics.bins import ThresholdBinner
+from wsol.metrics.merge import merge_counts
 
 IGNORE = 255
 
@@ -135,6 +136,11 @@ class SegEvaluator:
         hist = np.bincount(index, minlength=(present.size + 1) * k * nbins)
         hist = hist.reshape(present.size + 1, k, nbins)[: present.size]
         self.fg[np.ix_(present, ids + 1)] += hist
+
+    def merge(self, other: SegEvaluator) -> None:
+        """Add the counts of another evaluator with the same settings (a worker's)."""
+        merge_counts(self, other, ("fg", "gt_count", "num_images"),
+                     ("num_classes", "thresholds"))
 
     def _confusions(self) -> np.ndarray:
         """Confusion matrices (T, C, C) [threshold in user order, gt, pred]."""

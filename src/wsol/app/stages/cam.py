@@ -7,6 +7,7 @@ Runs under ``trainer.predict`` (so DDP ranks each write their own images) with
 from __future__ import annotations
 
 import logging
+import time
 
 import pytorch_lightning as pl
 import torch
@@ -18,13 +19,17 @@ from wsol.app.cam_cache import cam_location, write_cam_record
 from wsol.app.distributed import RankShard
 from wsol.app.schema import CamConfig, RunConfig
 from wsol.app.selection import selection_run
+from wsol.app.threads import run_cpus
 from wsol.cam import CamStore, GradCAM, multiscale_cams
+from wsol.cam.background import BackgroundWrites
+from wsol.cam.batching import header_sizes, size_batches
 from wsol.cam.compose import infer_stride
 from wsol.cam.finite import require_finite
 from wsol.cam.protocols import check_protocol
 from wsol.cam.tta import scale_maps
 from wsol.io.cpus import loader_workers
 from wsol.training.datamodule import CamDataset
+from wsol.training.threads import KeepThreads
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +84,7 @@ class CamPredictor(pl.LightningModule):
             self.engine, batch["image"], classes, scales=tuple(self.cam_cfg.scales),
             flip=bool(self.cam_cfg.flip),
             out_size=(max(1, height // stride), max(1, width // stride)), return_logits=True)
+        maps = [m.float().cpu() for m in maps]
         require_finite(logits, maps, batch["image_id"], self.model_name,
                        self.cam_cfg.precision)
         if callable(classes):  # what the picker chose from these very logits
@@ -96,6 +102,7 @@ class CamPredictor(pl.LightningModule):
         pyramid = batch["pyramid"] if self.protocol.pyramid else [batch["image"]]
         levels = scale_maps(self.engine, pyramid, self._classes_per_image(batch),
                             flip=bool(self.cam_cfg.flip), return_logits=True)
+        levels.maps = [m.float().cpu() for m in levels.maps]  # one copy per scale, not per image
         per_image = [levels.of_image(b) for b in range(len(batch["image_id"]))]
         require_finite(levels.logits, [torch.cat([m.flatten() for m in maps]) for maps in
                                        per_image], batch["image_id"], self.model_name,
@@ -106,7 +113,7 @@ class CamPredictor(pl.LightningModule):
         stride = infer_stride(pyramid[0].shape[-2:], first.shape[-2:]) \
             if self.protocol.layout == "irn" and first.shape[1] else 0
         probs = torch.sigmoid(levels.logits.float()).cpu()
-        return [{"image_id": image_id, "levels": [m.cpu() for m in maps],
+        return [{"image_id": image_id, "levels": maps,
                  "layout": self.protocol.layout, "stride": stride, "class_ids": c,
                  "orig_size": tuple(orig), "scores": p[c]}
                 for image_id, maps, c, orig, p in zip(batch["image_id"], per_image, classes,
@@ -114,32 +121,41 @@ class CamPredictor(pl.LightningModule):
 
 
 class CamStoreWriter(BasePredictionWriter):
-    """Writes each batch's maps to the store as soon as they exist (a killed run keeps them)."""
+    """Writes each batch's maps to the store as soon as they exist (a killed run keeps them),
+    on a background thread (:mod:`wsol.cam.background`): call :meth:`finish` after predict."""
 
     def __init__(self, store: CamStore) -> None:
         super().__init__(write_interval="batch")
         self.store = store
+        self.writes = BackgroundWrites()
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch,
                            batch_idx, dataloader_idx=0) -> None:
         for record in prediction:
-            if self.store.has(record["image_id"]):  # part of a batch a killed run wrote
-                continue
-            if "levels" in record:
-                self.store.write_levels(record["image_id"], record["levels"],
-                                        record["class_ids"], record["orig_size"],
-                                        record["layout"], record["stride"], record["scores"])
-            else:
-                self.store.write(record["image_id"], record["cams"].float().cpu(),
-                                 record["class_ids"], record["orig_size"], record["scores"])
+            self.writes.submit(self._write, record)  # raises an earlier write's error
+
+    def _write(self, record: dict) -> None:
+        if self.store.has(record["image_id"]):  # part of a batch a killed run wrote
+            return
+        if "levels" in record:
+            self.store.write_levels(record["image_id"], record["levels"], record["class_ids"],
+                                    record["orig_size"], record["layout"], record["stride"],
+                                    record["scores"])
+        else:
+            self.store.write(record["image_id"], record["cams"], record["class_ids"],
+                             record["orig_size"], record["scores"])
+
+    def finish(self, raise_error: bool = True) -> None:
+        """Wait until every map is on disk; raise the first write error (see BackgroundWrites)."""
+        self.writes.finish(raise_error)
 
 
 class FixedBatches(Dataset):
     """Pre-composed batches: item j is ``collate([images[i] for i in batches[j]])``.
 
-    Batches are cut from the whole split (``batch_size`` consecutive images) and only those
-    with a missing image are run, so a resumed run computes every image in the same batch as an
-    uninterrupted one (padding and kernels depend on the batch) and the maps match bit for bit.
+    Batches are cut from the whole split (:func:`batch_plan`) and only those with a missing
+    image are run, so a resumed run computes every image in the same batch as an uninterrupted
+    one (kernels depend on the batch) and the maps match bit for bit.
     """
 
     def __init__(self, images: CamDataset, batches: list[list[int]]) -> None:
@@ -164,12 +180,27 @@ def cam_input_size(cfg: RunConfig) -> int | None:
     return None if cfg.cam.image_size == "original" else cfg.data.input_size
 
 
-def pending_batches(ids: list[str], store: CamStore, batch_size: int) -> list[list[int]]:
-    """Index batches of ``batch_size`` over ``ids`` that hold at least one image without an
-    intact file (missing, or damaged: :meth:`CamStore.intact` removes those)."""
+def batch_plan(images, cfg: RunConfig, threads: int) -> list[list[int]]:
+    """Index batches over the whole split: ``cam.batch_size`` consecutive images at a time for
+    square inputs; at the original size, images of equal size (read from the file headers)
+    together (:func:`wsol.cam.batching.size_batches`)."""
+    if cfg.cam.image_size != "original":
+        return size_batches([0] * len(images), cfg.cam.batch_size)
+    start = time.perf_counter()
+    sizes = header_sizes([images.image_path(i) for i in images.ids],
+                         cfg.data.max_image_pixels, threads=max(4, threads))
+    batches = size_batches(sizes, cfg.cam.batch_size)
+    log.info("CAM batches by image size: %d distinct sizes, %d batches of up to %d for %d "
+             "images (headers read in %.2f s)", len({s for s in sizes if s is not None}),
+             len(batches), cfg.cam.batch_size, len(images), time.perf_counter() - start)
+    return batches
+
+
+def pending_batches(ids: list[str], store: CamStore, batches: list[list[int]]
+                    ) -> list[list[int]]:
+    """The ``batches`` over ``ids`` that hold at least one image without an intact file
+    (missing, or damaged: :meth:`CamStore.intact` removes those)."""
     done = store.intact(ids)
-    starts = range(0, len(ids), max(1, int(batch_size)))
-    batches = [list(range(s, min(s + int(batch_size), len(ids)))) for s in starts]
     return [b for b in batches if any(ids[i] not in done for i in b)]
 
 
@@ -197,7 +228,7 @@ def _cams_of_split(run: Run) -> dict[str, float]:
                      expected_images=len(images), max_image_pixels=cfg.data.max_image_pixels)
     write_cam_record(run, location)
     run._memo["store"] = location.path  # the later stages of this run read this store
-    todo = pending_batches(list(images.ids), store, cfg.cam.batch_size)
+    todo = pending_batches(list(images.ids), store, batch_plan(images, cfg, run_cpus(run)))
     if not todo:
         log.info("all %d images already have CAMs in %s", len(images), store.directory)
         return {"cam/images": float(len(images))}
@@ -212,11 +243,12 @@ def _cams_of_split(run: Run) -> dict[str, float]:
     # Under DDP every rank lists ``todo`` before any rank writes (nothing writes maps between
     # the previous barrier and predict's setup barrier), so all ranks shard the same list;
     # RankShard gives each rank its own batches, never padded or repeated (a rank may get none).
+    writer = CamStoreWriter(store)
     trainer = pl.Trainer(
         accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes,
         use_distributed_sampler=False, logger=False, inference_mode=False,
-        callbacks=[CamStoreWriter(store)], enable_checkpointing=False,
+        callbacks=[writer, KeepThreads(run_cpus(run))], enable_checkpointing=False,
         default_root_dir=str(run.run_dir),
     )
     source = run.classifier
@@ -224,7 +256,12 @@ def _cams_of_split(run: Run) -> dict[str, float]:
         if source.kind == "pretrained" else str(source.checkpoint)
     predictor = CamPredictor(net, target_layer, cfg.cam, model_name)
     predictor.allow_zero_length_dataloader_with_multiple_devices = True  # see RankShard
-    trainer.predict(predictor, loader, return_predictions=False)
+    try:
+        trainer.predict(predictor, loader, return_predictions=False)
+    except BaseException:
+        writer.finish(raise_error=False)  # what failed is being raised; stop the writes
+        raise
+    writer.finish()  # every map of this rank is on disk (or its write error is raised)
     log.info("cam rank %d/%d: computed %d of %d pending batches", trainer.global_rank,
              trainer.world_size, len(loader.sampler), len(todo))
     trainer.strategy.barrier("wsol_cams_written")  # every rank's maps are on disk

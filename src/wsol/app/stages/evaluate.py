@@ -19,16 +19,19 @@ from tqdm import tqdm
 
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.schema import CamConfig, EvalConfig
 from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
-from wsol.app.stages.pairs import PairLog
+from wsol.app.stages.pairs import PairBuffer, PairLog
 from wsol.app.stages.scoring import EvaluationSuite, finite_metrics, score_size
+from wsol.app.threads import run_cpus
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import check_mask_labels, read_voc_mask
 from wsol.errors import DataError
 from wsol.io.atomic import atomic_write_json
 from wsol.io.paths import confined_path
+from wsol.io.workers import map_chunks
 from wsol.metrics import LabelEvaluator
 from wsol.viz import save_example_figures
 
@@ -92,13 +95,24 @@ def _store(run: Run) -> CamStore | None:
 def _score_maps(run: Run, images: LabelledImages, store: CamStore, report_files: bool = False
                 ) -> tuple[EvaluationSuite, dict[str, float]]:
     """Every evaluator over the split's maps; writes its curves and figures into the run, and
-    with ``report_files`` the report's ``per_pair.csv`` and ``per_class.json``."""
+    with ``report_files`` the report's ``per_pair.csv`` and ``per_class.json``.
+
+    The images are scored in chunks by ``threads`` worker processes and their suites merged
+    in order (integer counts and an exact IoU sum: the metrics of one process; each chunk's
+    pairs are appended to the pair log in split order)."""
     cfg = run.config
     names = run.class_names()
     ids = scored_ids(images.ids, store, store.directory)
-    with PairLog(run.run_dir) if report_files else _NoPairs() as pairs:
-        suite = EvaluationSuite(cfg.eval, cfg.cam, len(names), pairs)
-        _add_maps(run, images, store, ids, suite)
+    job = ScoreChunk(cfg.eval, cfg.cam, len(names), images, store, score_size(cfg.eval),
+                     keep_pairs=report_files)
+    suite = EvaluationSuite(cfg.eval, cfg.cam, len(names))
+    with PairLog(run.run_dir) if report_files else _NoPairs() as pairs, \
+            tqdm(total=len(ids), desc="evaluate", unit="img") as progress:
+        for part, partial in map_chunks(job, len(ids), run_cpus(run)):
+            suite.merge(partial)
+            if pairs is not None:
+                partial.pairs_log.replay(pairs)
+            progress.update(len(part))
         metrics = suite.compute()
         best = metrics.get("loc/best_threshold")
         if report_files:
@@ -129,24 +143,35 @@ class _NoPairs:
         return None
 
 
-def _add_maps(run: Run, images: LabelledImages, store: CamStore, ids: list[str],
-              suite: EvaluationSuite) -> None:
-    """Feed every scored image's maps (at ``eval.score_size`` when set) into ``suite``."""
-    cfg = run.config
-    index_of = {image_id: i for i, image_id in enumerate(images.ids)}
-    size = score_size(cfg.eval)
-    for image_id in tqdm(ids, desc="evaluate", unit="img"):
-        index = index_of[image_id]
-        stored = store.read_levels(image_id)
-        cams, class_ids, ann = stored.compose(size), stored.class_ids, images.annotations[index]
-        check_map_classes(cfg.cam.classes, store, image_id, class_ids, images.labels[index])
-        mask = images.mask(index)
-        if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
-            ann = ann.rescaled(stored.image_size, size)
-            if mask is not None:
-                mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
-        mask_path = images.mask_path(image_id)
-        suite.add(image_id, cams, class_ids, ann, mask, str(mask_path) if mask_path else "")
+class ScoreChunk:
+    """Scores the images at some positions of the split into a fresh suite (in a worker)."""
+
+    def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int,
+                 images: LabelledImages, store: CamStore, size: tuple[int, int] | None,
+                 keep_pairs: bool = False) -> None:
+        self.ev, self.cam, self.num_classes = ev, cam, num_classes
+        self.images, self.store, self.size = images, store, size
+        self.keep_pairs = keep_pairs
+
+    def __call__(self, positions: range) -> EvaluationSuite:
+        suite = EvaluationSuite(self.ev, self.cam, self.num_classes,
+                                PairBuffer() if self.keep_pairs else None)
+        images, size = self.images, self.size
+        for index in positions:  # the scored ids are the split's, in order
+            image_id = images.ids[index]
+            stored = self.store.read_levels(image_id)
+            cams, class_ids, ann = stored.compose(size), stored.class_ids, \
+                images.annotations[index]
+            check_map_classes(self.cam.classes, self.store, image_id, class_ids,
+                              images.labels[index])
+            mask = images.mask(index)
+            if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
+                ann = ann.rescaled(stored.image_size, size)
+                if mask is not None:
+                    mask = cv2.resize(mask, size[::-1], interpolation=cv2.INTER_NEAREST)
+            mask_path = images.mask_path(image_id)
+            suite.add(image_id, cams, class_ids, ann, mask, str(mask_path) if mask_path else "")
+        return suite
 
 
 def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, float]:

@@ -9,33 +9,60 @@ written, so a run stopped half-way leaves the previous folder as it was.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tqdm import tqdm
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.schema import EvalConfig
 from wsol.app.stages.evaluate import check_map_classes, scored_ids
+from wsol.app.threads import run_cpus
 from wsol.cam import CamStore
+from wsol.datasets.records import LabelledImages
 from wsol.datasets.voc import write_voc_mask
 from wsol.io.atomic import atomic_write_json
 from wsol.io.paths import confined_path
 from wsol.io.staged import staged_directory
+from wsol.io.workers import map_chunks
 from wsol.localize import box_from_protocol, seed_from_cams
 
 
 def localize_stage(run: Run) -> dict[str, float]:
     """Threshold every stored map into a box (``eval.box_protocol``) and a seed
-    (``eval.bg_threshold``)."""
+    (``eval.bg_threshold``), the images spread over ``threads`` worker processes."""
     cfg = run.config
-    ev = cfg.eval
-    names = run.class_names()
     store = CamStore(store_for_reading(run), max_image_pixels=cfg.data.max_image_pixels)
     images = run.data.open(cfg.data.cam_split)
     ids = scored_ids(images.ids, store, store.directory)
     results = []
     with staged_directory(run.seeds_dir) as seeds_dir:
-        for index, image_id in enumerate(tqdm(ids, desc="localize", unit="img")):
-            cams, class_ids, scores = store.read_scored(image_id)
-            check_map_classes(cfg.cam.classes, store, image_id, class_ids, images.labels[index])
+        job = LocalizeChunk(cfg.eval, cfg.cam.classes, run.class_names(), images, store,
+                            seeds_dir)
+        with tqdm(total=len(ids), desc="localize", unit="img") as progress:
+            for part, boxes in map_chunks(job, len(ids), run_cpus(run)):
+                results.extend(boxes)  # in split order, whichever worker made them
+                progress.update(len(part))
+        atomic_write_json(run.boxes_path, results)
+    return {"localize/images": float(len(ids))}
+
+
+class LocalizeChunk:
+    """Boxes (COCO results entries) and seed PNGs of the images at some positions of the split
+    (the scored ids are the split's, in order); runs in a worker."""
+
+    def __init__(self, ev: EvalConfig, classes: str, names: tuple[str, ...],
+                 images: LabelledImages, store: CamStore, seeds_dir: Path) -> None:
+        self.ev, self.classes, self.names = ev, classes, names
+        self.images, self.store, self.seeds_dir = images, store, seeds_dir
+
+    def __call__(self, positions: range) -> list[dict]:
+        ev, images, results = self.ev, self.images, []
+        for index in positions:
+            image_id = images.ids[index]
+            cams, class_ids, scores = self.store.read_scored(image_id)
+            check_map_classes(self.classes, self.store, image_id, class_ids,
+                              images.labels[index])
             # the classifier's probability when the store has it (older maps: the map's peak)
             if scores is None:
                 scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []
@@ -45,10 +72,10 @@ def localize_stage(run: Run) -> dict[str, float]:
                 # COCO results need numeric image and category ids; VOC-style sets keep names
                 results.append({"image_id": images.result_image_id(image_id),
                                 "category_id": images.result_category_id(class_id),
-                                "category": names[class_id],
+                                "category": self.names[class_id],
                                 "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1],
                                 "score": round(float(score), 6)})
             seed = seed_from_cams(cams, class_ids, ev.bg_threshold)
-            write_voc_mask(confined_path(seeds_dir, image_id, "the split", suffix=".png"), seed)
-        atomic_write_json(run.boxes_path, results)
-    return {"localize/images": float(len(ids))}
+            write_voc_mask(confined_path(self.seeds_dir, image_id, "the split", suffix=".png"),
+                           seed)
+        return results

@@ -87,3 +87,22 @@ class PairLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PairBuffer:
+    """Pairs kept in memory, in order (a worker's chunk of the split); :meth:`replay` hands
+    them to the :class:`PairLog` of the process that writes the CSV."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, int, np.ndarray, float, float]] = []
+
+    def add(self, image_id: str, class_id: int, ious: np.ndarray, protocol_iou: float,
+            seed_iou: float) -> None:
+        """As :meth:`PairLog.add`."""
+        self.rows.append((image_id, int(class_id), np.asarray(ious, np.float32),
+                          float(protocol_iou), float(seed_iou)))
+
+    def replay(self, log: PairLog) -> None:
+        """Add every kept pair to ``log``, in the order they came."""
+        for row in self.rows:
+            log.add(*row)

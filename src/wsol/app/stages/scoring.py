@@ -33,6 +33,7 @@ from wsol.metrics import (
     box_iou,
     center_baseline_map,
 )
+from wsol.metrics.merge import ExactSum
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class EvaluationSuite:
         self.pairs = 0  # (image, class) pairs scored against boxes
         self.mask_pairs = 0  # ... against masks (PxAP)
         self.protocol_hits = 0
-        self.protocol_iou_sum = 0.0
+        self.protocol_iou_sum = ExactSum()  # exact: a merge of workers' sums equals one pass
         self.has_masks = False
 
     def add(self, image_id: str, cams: np.ndarray, class_ids: np.ndarray,
@@ -157,7 +158,7 @@ class EvaluationSuite:
             iou = float(box_iou(box[None], gt).max())
             self.pairs += 1
             self.protocol_hits += iou >= 0.5
-            self.protocol_iou_sum += iou
+            self.protocol_iou_sum.add(iou)
             self.class_pairs[class_id] += 1
             self.class_hits[class_id] += ious >= 0.5
             if self.pairs_log is not None:
@@ -173,6 +174,26 @@ class EvaluationSuite:
         if mask is not None:
             self.has_masks = True
             self.seg.accumulate(cams, class_ids, mask)
+
+    def merge(self, other: EvaluationSuite) -> None:
+        """Add what ``other`` (the same settings, other images: a worker's) accumulated; every
+        count is an integer and the IoU sum exact, so the result equals one suite fed both."""
+        for name in ("boxes", "center", "center_pxap", "seg", "corloc"):
+            getattr(self, name).merge(getattr(other, name))
+        for class_id, part in other.class_pxap.items():
+            if class_id in self.class_pxap:
+                self.class_pxap[class_id].merge(part)
+            else:
+                self.class_pxap[class_id] = part
+        self.class_pairs += other.class_pairs
+        self.class_hits += other.class_hits
+        if self.loc_accuracy is not None:
+            self.loc_accuracy.merge(other.loc_accuracy)
+        self.pairs += other.pairs
+        self.mask_pairs += other.mask_pairs
+        self.protocol_hits += other.protocol_hits
+        self.protocol_iou_sum.merge(other.protocol_iou_sum)
+        self.has_masks = self.has_masks or other.has_masks
 
     def compute(self) -> dict[str, float]:
         """metrics.json entries (percent; ``*threshold`` keys are thresholds in [0, 1])."""
@@ -201,7 +222,7 @@ class EvaluationSuite:
         box_result, center = self.boxes.compute(), self.center.compute()
         metrics = {
             "loc/gt_known": 100.0 * self.protocol_hits / self.pairs,
-            "loc/mean_iou": 100.0 * self.protocol_iou_sum / self.pairs,
+            "loc/mean_iou": 100.0 * self.protocol_iou_sum.value / self.pairs,
             "loc/maxboxacc": box_result["maxboxacc@50"],
             "loc/best_threshold": box_result["best_threshold@50"],
             "baseline/center/maxboxacc": center["maxboxacc@50"],

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from wsol.app.build import Run
 from wsol.app.distributed import global_rank
+from wsol.app.threads import run_cpus
 from wsol.datasets.records import LabelledImages
 from wsol.io.atomic import atomic_write_json
 from wsol.io.cpus import loader_workers
@@ -24,6 +25,7 @@ from wsol.models.classifier import (
     per_class_average_precision,
 )
 from wsol.training.datamodule import WSOLDataModule
+from wsol.training.threads import KeepThreads
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ def fit_classifier(run: Run, open_split: Callable[[str], LabelledImages] | None 
         "default_root_dir": str(run.run_dir),
         "enable_checkpointing": False,
         "logger": pl.loggers.CSVLogger(str(run.run_dir), name="train_logs", version=""),
+        "callbacks": [KeepThreads(run_cpus(run))],
         **asdict(cfg.trainer),
         **trainer_overrides,
     }

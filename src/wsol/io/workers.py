@@ -1,0 +1,67 @@
+"""Per-image work spread over worker processes, results back in order.
+
+The work of localize and evaluate is independent per image; :func:`map_chunks` cuts the images
+into contiguous chunks, runs ``job(chunk)`` for each in DataLoader worker processes (as the cam
+and pseudo stages load their inputs: forked on Linux, each with one torch and one OpenCV
+thread, a worker's error re-raised here with its message) and yields the results in chunk
+order, so whatever the caller folds them into comes out as one process would make it. With
+``workers <= 1`` the chunks run in this process, one after another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from torch.utils.data import DataLoader, Dataset
+
+T = TypeVar("T")
+CHUNKS_PER_WORKER = 16  # enough to balance uneven images; few enough that merging is free
+
+
+def chunks(count: int, workers: int, per_worker: int = CHUNKS_PER_WORKER) -> list[range]:
+    """``range(count)`` cut into contiguous chunks: one with ``workers <= 1``, else about
+    ``workers * per_worker`` of them (every index once, in order)."""
+    if count <= 0:
+        return []
+    if workers <= 1:
+        return [range(count)]
+    size = max(1, math.ceil(count / (workers * per_worker)))
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
+
+
+class _ChunkJobs(Dataset):
+    def __init__(self, job: Callable[[range], T], parts: list[range]) -> None:
+        self.job, self.parts = job, parts
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __getitem__(self, index: int) -> T:
+        return self.job(self.parts[index])
+
+
+def _one_thread(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # torch already runs one thread in a DataLoader worker
+
+
+def _as_is(item):
+    return item
+
+
+def map_chunks(job: Callable[[range], T], count: int, workers: int
+               ) -> Iterator[tuple[range, T]]:
+    """``(chunk, job(chunk))`` for the :func:`chunks` of ``range(count)``, in order, computed
+    by ``workers`` processes (``job`` and what it holds are copied into them)."""
+    parts = chunks(count, workers)
+    if workers <= 1 or len(parts) <= 1:
+        for part in parts:
+            yield part, job(part)
+        return
+    loader = DataLoader(_ChunkJobs(job, parts), batch_size=None, shuffle=False,
+                        num_workers=min(int(workers), len(parts)), collate_fn=_as_is,
+                        worker_init_fn=_one_thread)
+    yield from zip(parts, loader, strict=True)

@@ -1,0 +1,51 @@
+"""Per-image work over worker processes: every index once, results in order, errors intact."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from wsol.errors import DataError
+from wsol.io.workers import chunks, map_chunks
+
+
+@pytest.mark.parametrize("count, workers", [(0, 2), (1, 2), (5, 1), (100, 2), (1000, 3)])
+def test_chunks_cover_every_index_once_in_order(count, workers):
+    parts = chunks(count, workers)
+    assert [i for part in parts for i in part] == list(range(count))
+    if workers <= 1 and count:
+        assert parts == [range(count)]
+    elif count >= 100:
+        assert len(parts) >= 2 * workers  # enough to balance the workers
+
+
+class Squares:
+    def __call__(self, part: range) -> tuple[list[int], int]:
+        return [i * i for i in part], os.getpid()
+
+
+class FailsAt:
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+
+    def __call__(self, part: range) -> list[int]:
+        if self.bad in part:
+            raise DataError(f"image {self.bad} is broken; remove it from the split")
+        return list(part)
+
+
+def test_two_workers_give_the_results_of_one_in_order():
+    serial = [(list(p), r[0]) for p, r in map_chunks(Squares(), 50, 1)]
+    parallel = list(map_chunks(Squares(), 50, 2))
+    assert [sq for _, (sq, _) in parallel] and \
+        [i for _, (sq, _) in parallel for i in sq] == [i * i for i in range(50)]
+    assert serial == [(list(range(50)), [i * i for i in range(50)])]
+    pids = {pid for _, (_, pid) in parallel}
+    assert os.getpid() not in pids and len(pids) == 2  # the work ran in two other processes
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_worker_error_keeps_its_type_and_message(workers):
+    with pytest.raises(DataError, match="image 7 is broken; remove it from the split"):
+        list(map_chunks(FailsAt(7), 40, workers))
