@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.format_drawing import VOC_NAMES, write_jpeg
-from helpers.format_trees import voc_xml
+from helpers.format_drawing import VOC_NAMES
+from helpers.format_trees import write_segmentation_list, write_voc_sample
 from helpers.runs import run_pipeline
 
 from wsol.cam import CamStore
@@ -39,13 +39,8 @@ def _write_tree(root: Path) -> list[str]:
             image[y0:y1 + 1, x0:x1 + 1] = rng.integers(100, 255, 3)
             objects.append({"class": int(rng.integers(0, 20)), "difficult": False,
                             "truncated": False, "box": [x0, y0, x1, y1]})
-        write_jpeg(root / "JPEGImages" / f"{image_id}.jpg", image)
-        xml = root / "Annotations" / f"{image_id}.xml"
-        xml.parent.mkdir(parents=True, exist_ok=True)
-        xml.write_text(voc_xml(image_id, (width, height), objects, "VOC2012", 2012))
-    lists = root / "ImageSets" / "Segmentation"
-    lists.mkdir(parents=True, exist_ok=True)
-    (lists / "train.txt").write_text("".join(f"{i}\n" for i in ids))
+        write_voc_sample(root, image_id, image, objects)
+    write_segmentation_list(root, "train", ids)
     return ids
 
 

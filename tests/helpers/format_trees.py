@@ -130,6 +130,21 @@ def _write_lines(path: Path, lines) -> None:
     path.write_text("".join(f"{line}\n" for line in lines))
 
 
+def write_voc_sample(root: Path, image_id: str, image: np.ndarray, objects) -> None:
+    """One VOC2012 image: ``JPEGImages/<id>.jpg`` (image uint8 (H, W, 3)) and its
+    ``Annotations/<id>.xml`` (objects: dicts of class, difficult, truncated, 0-based box)."""
+    height, width = image.shape[:2]
+    write_jpeg(root / "JPEGImages" / f"{image_id}.jpg", image)
+    xml = root / "Annotations" / f"{image_id}.xml"
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    xml.write_text(voc_xml(image_id, (width, height), objects, "VOC2012", 2012))
+
+
+def write_segmentation_list(root: Path, split: str, ids: list[str]) -> None:
+    """``ImageSets/Segmentation/<split>.txt`` listing ``ids``."""
+    _write_lines(root / "ImageSets" / "Segmentation" / f"{split}.txt", ids)
+
+
 def _write_voc_images(tree: WrittenTree, ids: list[str], rng, year: int, start: int,
                       masks: tuple[str, ...] = ()) -> None:
     for n, image_id in enumerate(ids):

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.format_drawing import VOC_NAMES, write_jpeg
-from helpers.format_trees import voc_xml
+from helpers.format_drawing import VOC_NAMES
+from helpers.format_trees import write_segmentation_list, write_voc_sample
 from helpers.reference_irn import eval_cam_seed, make_cam_high_res
 
 from wsol.models.backbones import build_backbone
@@ -53,13 +53,8 @@ def write_voc_sized_tree(root: Path, seed: int = 0) -> list[str]:
     ids = [f"2008_{n:06d}" for n in range(len(SIZES))]
     for image_id, (width, height) in zip(ids, SIZES, strict=True):
         image, objects = _image(rng, width, height)
-        write_jpeg(root / "JPEGImages" / f"{image_id}.jpg", image)
-        xml = root / "Annotations" / f"{image_id}.xml"
-        xml.parent.mkdir(parents=True, exist_ok=True)
-        xml.write_text(voc_xml(image_id, (width, height), objects, "VOC2012", 2012))
-    lists = root / "ImageSets" / "Segmentation"
-    lists.mkdir(parents=True, exist_ok=True)
-    (lists / "train.txt").write_text("".join(f"{i}\n" for i in ids))
+        write_voc_sample(root, image_id, image, objects)
+    write_segmentation_list(root, "train", ids)
     return ids
 
 
