@@ -42,11 +42,19 @@ from wsol.models.backbones import build_backbone
 from wsol.models.checkpoint import save_classifier
 
 REPO = Path(__file__).resolve().parents[1]
-# runs scripts/run.py as its own __main__ and, at exit, leaves its peak memory in a file
+# runs scripts/run.py as its own __main__ and, at exit, leaves its peak memory in a file: VmHWM
+# of this process (ru_maxrss would also count the bench's own pages, copied at the fork that
+# started it) and ru_maxrss of its largest child (loader / worker processes, pages they share
+# with the stage's process included)
 WRAPPER = """
-import atexit, json, os, resource, runpy, sys
+import atexit, json, os, re, resource, runpy, sys
 def stats():
-    out = {"rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    try:
+        with open("/proc/self/status") as handle:
+            rss = int(re.search(r"VmHWM:\\s+(\\d+)", handle.read()).group(1))
+    except (OSError, AttributeError):
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"rss_kb": rss,
            "workers_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
