@@ -42,11 +42,19 @@ from wsol.models.backbones import build_backbone
 from wsol.models.checkpoint import save_classifier
 
 REPO = Path(__file__).resolve().parents[1]
-# runs scripts/run.py as its own __main__ and, at exit, leaves its peak memory in a file
+# runs scripts/run.py as its own __main__ and, at exit, leaves its peak memory in a file: VmHWM
+# of this process (ru_maxrss would also count the bench's own pages, copied at the fork that
+# started it) and ru_maxrss of its largest child (loader / worker processes, pages they share
+# with the stage's process included)
 WRAPPER = """
-import atexit, json, os, resource, runpy, sys
+import atexit, json, os, re, resource, runpy, sys
 def stats():
-    out = {"rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    try:
+        with open("/proc/self/status") as handle:
+            rss = int(re.search(r"VmHWM:\\s+(\\d+)", handle.read()).group(1))
+    except (OSError, AttributeError):
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"rss_kb": rss,
            "workers_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -93,9 +101,15 @@ def memory(result: dict) -> str:
     return text
 
 
-def bench_dataset(args, spec, work: Path) -> list[tuple]:
-    root = ensure_tree(args.cache / ("VOCdevkit/VOC2012" if spec.format == "voc" else "coco"),
+def tree_root(args, spec) -> Path:
+    """The spec's tree under the cache, written the first time."""
+    return ensure_tree(args.cache / ("VOCdevkit/VOC2012" if spec.format == "voc" else "coco"),
                        spec, workers=available_cpus())
+
+
+def bench_dataset(args, spec, work: Path) -> list[tuple]:
+    """The rows of one dataset: decode, cam, localize, evaluate."""
+    root = tree_root(args, spec)
     experiment = "voc_resnet" if spec.format == "voc" else "coco_resnet"
     n_cam = min(args.cam_images or spec.num_images, spec.num_images)
     n_eval = min(args.eval_images or spec.num_images, spec.num_images)
@@ -204,20 +218,21 @@ def main() -> None:
         sys.exit("--device cuda: no CUDA device here")
     args.cache.mkdir(parents=True, exist_ok=True)
     work = args.cache / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    names = args.datasets.split(",")
+    for name in names:  # every tree first: nothing else runs in this process yet
+        tree_root(args, args.specs[name])
     load = os.getloadavg()
     print(f"device {args.device}, precision {args.precision}, channels_last "
           f"{args.channels_last}, cam.batch_size {args.batch_size}, threads {args.threads}, "
           f"loader workers {args.workers}, cam by {args.cam_arch}, eval maps by "
           f"{args.eval_arch}; load average "
           f"{load[0]:.2f} at start", flush=True)
-    rows = []
-    for name in args.datasets.split(","):
-        rows += bench_dataset(args, args.specs[name], work)
     header = ("data", "stage", "images", "img/s", "floor (same run)", "ratio", "peak RSS "
               "(main / largest worker)")
-    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(str(v) for v in row) + " |")
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header), flush=True)
+    for name in names:
+        for row in bench_dataset(args, args.specs[name], work):
+            print("| " + " | ".join(str(v) for v in row) + " |", flush=True)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; runs in {work}")
 
 

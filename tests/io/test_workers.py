@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from wsol.errors import DataError
@@ -49,3 +50,26 @@ def test_two_workers_give_the_results_of_one_in_order():
 def test_a_worker_error_keeps_its_type_and_message(workers):
     with pytest.raises(DataError, match="image 7 is broken; remove it from the split"):
         list(map_chunks(FailsAt(7), 40, workers))
+
+
+class Cv2Threads:
+    def __call__(self, part: range) -> int:
+        import cv2
+
+        return cv2.getNumThreads()
+
+
+def test_workers_get_a_one_thread_opencv_pool_and_the_parent_keeps_its_own():
+    # the pool is shrunk in the parent around the fork: resizing a forked copy of it in the
+    # child can hang (wsol.io.workers._forked_with_one_cv2_thread)
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        cv2.resize(np.zeros((1000, 1000), np.float32), (1500, 1500))  # the pool's threads run
+        seen = [n for _, n in map_chunks(Cv2Threads(), 40, 2)]
+        assert seen and set(seen) == {1}
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

@@ -42,10 +42,22 @@ class _ChunkJobs(Dataset):
         return self.job(self.parts[index])
 
 
-def _one_thread(_: int) -> None:
+def _forked_with_one_cv2_thread(loader: DataLoader):
+    """``iter(loader)`` (which forks its workers) with OpenCV's pool at one thread meanwhile.
+
+    A forked child holds a copy of OpenCV's thread pool without its threads; resizing that
+    pool in the child (``cv2.setNumThreads(1)`` in a worker_init_fn) can wait forever on them
+    (seen after this process ran OpenCV and torch with 2 threads each). Shrinking it here,
+    where the threads exist, hands every child a one-thread pool; this process's count is put
+    back once the workers are started."""
     import cv2
 
-    cv2.setNumThreads(1)  # torch already runs one thread in a DataLoader worker
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return iter(loader)
+    finally:
+        cv2.setNumThreads(before)
 
 
 def _as_is(item):
@@ -62,6 +74,5 @@ def map_chunks(job: Callable[[range], T], count: int, workers: int
             yield part, job(part)
         return
     loader = DataLoader(_ChunkJobs(job, parts), batch_size=None, shuffle=False,
-                        num_workers=min(int(workers), len(parts)), collate_fn=_as_is,
-                        worker_init_fn=_one_thread)
-    yield from zip(parts, loader, strict=True)
+                        num_workers=min(int(workers), len(parts)), collate_fn=_as_is)
+    yield from zip(parts, _forked_with_one_cv2_thread(loader), strict=True)
