@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from wsol.errors import DataError
+from wsol.errors import DataError, OutputWriteError
 from wsol.io.workers import chunks, map_chunks
 
 
@@ -48,8 +48,28 @@ def test_two_workers_give_the_results_of_one_in_order():
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_worker_error_keeps_its_type_and_message(workers):
-    with pytest.raises(DataError, match="image 7 is broken; remove it from the split"):
+    with pytest.raises(DataError) as err:
         list(map_chunks(FailsAt(7), 40, workers))
+    assert str(err.value) == "image 7 is broken; remove it from the split"  # no traceback text
+
+
+class DiskFull:
+    def __call__(self, part: range) -> list[int]:
+        if 3 in part:
+            cause = OSError(28, "No space left on device")
+            raise OutputWriteError("disk full writing seeds/3.png; free space", "seeds/3.png",
+                                   cause)
+        return list(part)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_error_with_its_own_constructor_comes_back_whole(workers):
+    # left to the DataLoader, an error whose __init__ takes more than a message came back as
+    # a RuntimeError holding the worker's traceback
+    with pytest.raises(OutputWriteError) as err:
+        list(map_chunks(DiskFull(), 40, workers))
+    assert str(err.value) == "disk full writing seeds/3.png; free space"
+    assert err.value.path == "seeds/3.png" and err.value.cause.errno == 28
 
 
 class Cv2Threads:

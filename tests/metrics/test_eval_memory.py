@@ -69,7 +69,7 @@ def _evaluate_peaks(base: Path, data_dir: Path, store: Path, num_val: int,
     run = build(base / "run", f"paths.data_dir={data_dir}",
                 f"data.generate.num_images={2 * num_val}", "data.generate.val_fraction=0.5",
                 "data.generate.image_size=64", f"cam.store_dir={store}", "eval.num_figures=0",
-                "stages=[evaluate]")
+                "stages=[evaluate]", "threads=1")  # in this process: the peaks seen here are all
     resident = _can_reset_resident_peak()
     before = _resident("VmRSS") if resident else 0
     if trace:

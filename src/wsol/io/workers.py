@@ -4,7 +4,8 @@ The work of localize and evaluate is independent per image; :func:`map_chunks` c
 into contiguous chunks, runs ``job(chunk)`` for each in DataLoader worker processes (as the cam
 and pseudo stages load their inputs: forked on Linux, each with one torch and one OpenCV
 thread, a worker's error re-raised here with its message) and yields the results in chunk
-order, so whatever the caller folds them into comes out as one process would make it. With
+order, so whatever the caller folds them into comes out as one process would make it; a
+:class:`~wsol.errors.WsolError` in a worker is raised here as it was raised there. With
 ``workers <= 1`` the chunks run in this process, one after another.
 """
 
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from torch.utils.data import DataLoader, Dataset
+
+from wsol.errors import WsolError
 
 T = TypeVar("T")
 CHUNKS_PER_WORKER = 16  # enough to balance uneven images; few enough that merging is free
@@ -38,8 +41,26 @@ class _ChunkJobs(Dataset):
     def __len__(self) -> int:
         return len(self.parts)
 
-    def __getitem__(self, index: int) -> T:
-        return self.job(self.parts[index])
+    def __getitem__(self, index: int) -> T | _WorkerFailure:
+        try:
+            return self.job(self.parts[index])
+        except WsolError as err:  # the user's error, not a bug: carried back whole
+            return _WorkerFailure(err)
+
+
+class _WorkerFailure:
+    """A :class:`WsolError` a job raised in a worker, carried back as data (its class, args
+    and attributes). Left to the DataLoader, it would come back rebuilt from the worker's
+    traceback text, or as a RuntimeError when its constructor takes more than a message."""
+
+    def __init__(self, err: WsolError) -> None:
+        self.kind, self.args, self.attributes = type(err), err.args, dict(vars(err))
+
+    def rebuild(self) -> WsolError:
+        err = self.kind.__new__(self.kind)
+        err.args = self.args
+        vars(err).update(self.attributes)
+        return err
 
 
 def _forked_with_one_cv2_thread(loader: DataLoader):
@@ -75,4 +96,7 @@ def map_chunks(job: Callable[[range], T], count: int, workers: int
         return
     loader = DataLoader(_ChunkJobs(job, parts), batch_size=None, shuffle=False,
                         num_workers=min(int(workers), len(parts)), collate_fn=_as_is)
-    yield from zip(parts, _forked_with_one_cv2_thread(loader), strict=True)
+    for part, result in zip(parts, _forked_with_one_cv2_thread(loader), strict=True):
+        if isinstance(result, _WorkerFailure):
+            raise result.rebuild()
+        yield part, result
