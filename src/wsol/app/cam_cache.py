@@ -28,6 +28,7 @@ from wsol.cam.cache_key import (
 )
 from wsol.datasets.records import LabelledImages
 from wsol.io.atomic import atomic_write_json
+from wsol.io.manifest import jsonable
 from wsol.models.checkpoint import require_checkpoint
 
 
@@ -116,7 +117,7 @@ def store_for_reading(run: Run) -> Path | None:
     path = None
     if weights is not None:
         record = _read_record(run.cam_record_path)
-        if record and record.get("check") == _jsonable(_quick_check(run, weights)):
+        if record and record.get("check") == jsonable(_quick_check(run, weights)):
             path = Path(record["path"])
         else:
             path = cam_location(run).path
@@ -132,6 +133,3 @@ def _read_record(path: Path) -> dict[str, Any] | None:
         return None  # an unreadable record is only a missed shortcut: the key is recomputed
     return record if isinstance(record, dict) and "path" in record else None
 
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True))

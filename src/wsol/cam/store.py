@@ -32,10 +32,11 @@ import torch
 
 from wsol.cam.compose import LAYOUTS, compose
 from wsol.cam.store_files import atomic_write, is_temp, remove_stale_temps
-from wsol.cam.store_messages import jsonable, mismatch_message, write_error_message
+from wsol.cam.store_messages import mismatch_message, write_error_message
 from wsol.cam.store_verify import DamagedMapFile, read_map_file
 from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
 from wsol.errors import ConfigError, DataError, OutputWriteError, WsolError
+from wsol.io.manifest import jsonable
 from wsol.io.paths import confined_path
 
 MANIFEST = "manifest.json"

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import errno
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-
-def jsonable(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists, unknown types strings)."""
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
-
-
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): value}
+from wsol.io.manifest import flatten, jsonable
 
 
 def mismatch_message(path: Path, stored: Any, wanted: Mapping[str, Any]) -> str:
     """Which settings differ, and the two ways out."""
-    old, new = _flatten(stored if stored is not None else {}), _flatten(jsonable(wanted))
+    old, new = flatten(stored if stored is not None else {}), flatten(jsonable(wanted))
     diff = [f"{k}: stored {old.get(k, '<unset>')!r}, requested {new.get(k, '<unset>')!r}"
             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     shown = "; ".join(diff[:4]) + ("; ..." if len(diff) > 4 else "")
