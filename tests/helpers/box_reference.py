@@ -6,36 +6,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from helpers.reference_wsolevaluation import boxes_at_thresholds, multiple_iou
 from wsol.localize import normalize_scoremap
 
 
 def reference_best_ious(cam, gt_boxes, thresholds, multi_contour):
-    """wsolevaluation's BoxEvaluator.accumulate for one image, written as a plain loop."""
-    height, width = cam.shape
-    image = np.expand_dims((cam * 255).astype(np.uint8), 2)
-    best = []
-    for tau in thresholds:
-        _, binary = cv2.threshold(image, int(tau * np.max(image)), 255, cv2.THRESH_BINARY)
-        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-        if len(contours) == 0:
-            boxes = [[0, 0, 0, 0]]
-        else:
-            if not multi_contour:
-                contours = [max(contours, key=cv2.contourArea)]
-            boxes = []
-            for contour in contours:
-                x, y, w, h = cv2.boundingRect(contour)
-                boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-        ious = []
-        for bx in boxes:
-            for gx in gt_boxes:
-                ix = max(0, min(bx[2], gx[2]) - max(bx[0], gx[0]) + 1)
-                iy = max(0, min(bx[3], gx[3]) - max(bx[1], gx[1]) + 1)
-                area_b = (bx[2] - bx[0] + 1) * (bx[3] - bx[1] + 1)
-                area_g = (gx[2] - gx[0] + 1) * (gx[3] - gx[1] + 1)
-                ious.append(ix * iy / (area_b + area_g - ix * iy))
-        best.append(max(ious))
-    return np.array(best)
+    """wsolevaluation's BoxEvaluator.accumulate for one image: its boxes at every threshold,
+    the best IoU of each threshold's boxes with the GT boxes."""
+    gt = np.asarray(gt_boxes).reshape(-1, 4)
+    return np.array([multiple_iou(boxes, gt).max()
+                     for boxes in boxes_at_thresholds(cam, thresholds, multi_contour)])
 
 
 def random_case(rng):

@@ -5,6 +5,7 @@ import zlib
 import cv2
 import numpy as np
 import pytest
+from helpers.reference_wsolevaluation import boxes_at_thresholds
 
 from wsol.errors import ConfigError
 from wsol.localize import (
@@ -18,23 +19,7 @@ from wsol.localize import (
 
 def reference_boxes(cam, thresholds, multi_contour=False):
     """wsolevaluation's compute_bboxes_from_scoremaps, one threshold at a time."""
-    height, width = cam.shape
-    image = np.expand_dims((cam * 255).astype(np.uint8), 2)
-    out = []
-    for tau in thresholds:
-        _, binary = cv2.threshold(image, int(tau * np.max(image)), 255, cv2.THRESH_BINARY)
-        contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-        if len(contours) == 0:
-            out.append([[0, 0, 0, 0]])
-            continue
-        if not multi_contour:
-            contours = [max(contours, key=cv2.contourArea)]
-        boxes = []
-        for contour in contours:
-            x, y, w, h = cv2.boundingRect(contour)
-            boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-        out.append(boxes)
-    return out
+    return [boxes.tolist() for boxes in boxes_at_thresholds(cam, thresholds, multi_contour)]
 
 
 def random_map(rng, kind):
