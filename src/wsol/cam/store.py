@@ -25,15 +25,15 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 
-from wsol.cam.compose import LAYOUTS, compose
+from wsol.cam.compose import LAYOUTS
 from wsol.cam.store_files import atomic_write, is_temp, remove_stale_temps
 from wsol.cam.store_messages import mismatch_message, write_error_message
-from wsol.cam.store_verify import DamagedMapFile, read_map_file
+from wsol.cam.store_verify import DamagedMapFile, StoredMaps, read_map_file
 from wsol.datasets.pixel_limit import DEFAULT_MAX_IMAGE_PIXELS
 from wsol.errors import ConfigError, DataError, OutputWriteError, WsolError
 from wsol.io.manifest import jsonable
@@ -203,8 +203,7 @@ class CamStore:
         except DamagedMapFile as err:
             raise DamagedMapFile(f"{err}; rerun the cam stage with the same settings: it "
                                  f"recomputes damaged files") from None
-        return StoredMaps(stored.layout, stored.levels, stored.class_ids, stored.image_size,
-                          stored.scores, stored.stride)
+        return stored
 
     def intact(self, ids: Sequence[str]) -> set[str]:
         """The ids of ``ids`` whose file is present and passes every check; a damaged file is
@@ -261,22 +260,6 @@ class CamStore:
                             f"Unicode text; correct it in the split.") from None
         return confined_path(self.directory, name, f"CAM store {self.directory}", suffix=_SUFFIX,
                              encoded=True, fix="use shorter image ids or remove the link")
-
-
-class StoredMaps(NamedTuple):
-    """One image's file: its layout, levels (K, h_s, w_s) float32, class ids, image size,
-    scores (or None) and the target layer's stride (``irn``; else 0)."""
-
-    layout: str
-    levels: list[np.ndarray]
-    class_ids: np.ndarray
-    image_size: tuple[int, int]
-    scores: np.ndarray | None
-    stride: int
-
-    def compose(self, size: tuple[int, int] | None) -> np.ndarray:
-        """float32 (K, H, W) at ``size`` (default the image size); see wsol.cam.compose."""
-        return compose(self.layout, self.levels, self.image_size, size, self.stride)
 
 
 def _array(values: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:

@@ -19,11 +19,12 @@ import math
 import re
 import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from wsol.cam.compose import compose
 from wsol.errors import DataError
 
 DTYPES = {"cams": np.dtype("<f2"), "scale": np.dtype("<f4"), "class_ids": np.dtype("<i8"),
@@ -47,8 +48,7 @@ class DamagedMapFile(DataError):
     """A CAM store file that exists but cannot be trusted; the cam stage recomputes it."""
 
 
-@dataclass(frozen=True)
-class MapFile:
+class StoredMaps(NamedTuple):
     """One verified file: its layout, levels float32 (K, h_s, w_s) finite (``resized``: the one
     float16 array times its scale), class_ids int64 (K,) distinct, image_size (H, W), scores
     float32 (K,) in [0, 1] or None, and the target layer's stride (``irn``; else 0)."""
@@ -59,6 +59,10 @@ class MapFile:
     image_size: tuple[int, int]
     scores: np.ndarray | None
     stride: int
+
+    def compose(self, size: tuple[int, int] | None) -> np.ndarray:
+        """float32 (K, H, W) at ``size`` (default the image size); see wsol.cam.compose."""
+        return compose(self.layout, self.levels, self.image_size, size, self.stride)
 
 
 def _header(handle) -> tuple[str, bool, tuple[int, ...]]:
@@ -162,7 +166,7 @@ def _check(arrays: dict[str, np.ndarray], levels: list[np.ndarray], num_classes:
         raise ValueError("scores outside [0, 1]")
 
 
-def read_map_file(path: Path, num_classes: int | None, max_pixels: int) -> MapFile:
+def read_map_file(path: Path, num_classes: int | None, max_pixels: int) -> StoredMaps:
     """The verified contents of one store file.
 
     Args:
@@ -195,5 +199,5 @@ def read_map_file(path: Path, num_classes: int | None, max_pixels: int) -> MapFi
         reason = str(err).splitlines()[0][:160] if str(err) else ""
         raise DamagedMapFile(f"{path} is damaged ({type(err).__name__}: {reason})") from None
     size = tuple(int(v) for v in arrays["image_size"])
-    return MapFile(layout, levels, arrays["class_ids"].copy(), size,
-                   None if arrays.get("scores") is None else arrays["scores"].copy(), stride)
+    return StoredMaps(layout, levels, arrays["class_ids"].copy(), size,
+                      None if arrays.get("scores") is None else arrays["scores"].copy(), stride)
