@@ -7,7 +7,10 @@ copy one (``shutil.copytree``) to break it.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import torch
 from helpers import cli
 from helpers.format_trees import (
     write_coco_tree,
@@ -18,6 +21,27 @@ from helpers.format_trees import (
 from helpers.format_trees_wsolevaluation import write_wsolevaluation_tree
 
 from wsol.demo.synthetic import generate_demo_dataset
+from wsol.io.cpus import available_cpus
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (the default, see pyproject.toml): one worker per CPU this process may use
+    (affinity and cgroup quota), not per CPU of the machine."""
+    return available_cpus()
+
+
+def _share_the_cpus_between_workers() -> None:
+    """Each xdist worker gets its share of the CPUs: two workers each running two threads on
+    two cores only fight over them. OMP_NUM_THREADS caps what an in-process run's
+    ``threads: null`` resolves to (and so skips its idle-CPU measurement)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        share = max(1, available_cpus() // workers)
+        os.environ["OMP_NUM_THREADS"] = str(share)
+        torch.set_num_threads(share)
+
+
+_share_the_cpus_between_workers()
 
 
 @pytest.fixture(scope="session")
