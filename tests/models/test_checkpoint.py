@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from wsol.errors import WeightsError
-from wsol.models.backbones import build_backbone
 from wsol.models import checkpoint
+from wsol.models.backbones import build_backbone
 from wsol.models.checkpoint import load_classifier, save_classifier
 
 META = {"arch": "resnet18_quarter", "num_classes": 3, "output_stride": 16,
@@ -83,4 +83,5 @@ def test_a_network_with_a_tensor_the_state_lacks_is_built_the_usual_way(tmp_path
     monkeypatch.setattr(checkpoint, "build_backbone", with_scratch)
     save_classifier(tmp_path / "model.pt", net, {**META, "output_stride": 32})
     loaded, _, _ = load_classifier(tmp_path / "model.pt")
-    assert loaded.scratch.device.type == "cpu" and torch.equal(loaded.scratch, torch.full((2,), 7.0))
+    assert loaded.scratch.device.type == "cpu"
+    assert torch.equal(loaded.scratch, torch.full((2,), 7.0))  # initialised, not empty storage
