@@ -16,7 +16,7 @@ from wsol.models.checkpoint import save_classifier
 TINY = ["data.generate.num_images=60", "data.generate.val_fraction=0.2", "data.num_workers=0",
         "trainer.accelerator=cpu", "eval.num_figures=0",
         "data.cam_split=train", "data.input_size=64", "eval.cam_threshold_step=0.02",
-        "eval.multi_contour=true"]
+        "eval.multi_contour=true", "eval.faithfulness=false"]  # one process scores faithfulness
 
 
 @pytest.fixture(scope="module")
