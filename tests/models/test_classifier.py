@@ -2,10 +2,10 @@ import math
 
 import pytorch_lightning as pl
 import torch
+from helpers.models import declared_classifier
 from torch.utils.data import DataLoader
 
 from wsol.models.classifier import (
-    Classifier,
     mean_average_precision,
     per_class_average_precision,
     warmup_cosine,
@@ -47,7 +47,7 @@ def _batches(n=64, seed=0):
 
 def test_classifier_learns_a_separable_multilabel_task():
     pl.seed_everything(0)
-    model = Classifier("resnet18_quarter", num_classes=2, lr=3e-3, output_stride=16)
+    model = declared_classifier("resnet18_quarter", 2, lr=3e-3, output_stride=16)
     trainer = pl.Trainer(max_epochs=6, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          accelerator="cpu")
@@ -70,25 +70,26 @@ def _spy_training_step(model, batch):
 def test_training_step_feeds_the_wsol_method_and_the_softmax_targets():
     images = torch.rand(4, 3, 32, 32) + 1.0
     labels = torch.eye(3)[torch.tensor([0, 1, 2, 0])]
-    hidden = Classifier("vgg16_cam", 3, output_stride=16, loss="softmax", wsol_method="has",
-                        has_drop_rate=1.0)
+    hidden = declared_classifier("vgg16_cam", 3, output_stride=16, loss="softmax",
+                                 wsol_method="has", has_drop_rate=1.0)
     fed, targets = _spy_training_step(hidden, {"image": images, "labels": labels})
     assert (fed == 0).all() and torch.equal(targets, labels)  # every HaS cell hidden
-    mixed = Classifier("vgg16_cam", 3, output_stride=16, loss="softmax", wsol_method="cutmix")
+    mixed = declared_classifier("vgg16_cam", 3, output_stride=16, loss="softmax",
+                                wsol_method="cutmix")
     torch.manual_seed(1)
     fed, targets = _spy_training_step(mixed, {"image": images, "labels": labels})
     assert not torch.equal(fed, images) and torch.allclose(targets.sum(1), torch.ones(4))
-    multi = Classifier("resnet18_quarter", 3, output_stride=16)  # multi-hot stays multi-hot
+    multi = declared_classifier("resnet18_quarter", 3, output_stride=16)  # multi-hot stays so
     two = torch.tensor([[1.0, 1.0, 0.0]] * 4)
     assert torch.equal(_spy_training_step(multi, {"image": images, "labels": two})[1], two)
-    soft = Classifier("resnet18_quarter", 3, output_stride=16, loss="softmax")
+    soft = declared_classifier("resnet18_quarter", 3, output_stride=16, loss="softmax")
     assert torch.equal(_spy_training_step(soft, {"image": images, "labels": two})[1], two / 2)
 
 
 def test_adl_leaves_the_saved_network_plain():
     from wsol.models.backbones import build_backbone
 
-    model = Classifier("resnet50_cam", 3, output_stride=8, wsol_method="adl")
+    model = declared_classifier("resnet50_cam", 3, output_stride=8, wsol_method="adl")
     assert len(model.adl.handles) == 3
     plain, _ = build_backbone("resnet50_cam", 3, None, 8)
     assert set(model.net.state_dict()) == set(plain.state_dict())  # checkpoints load as is

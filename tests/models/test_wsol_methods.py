@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers.models import declared_method
 from torch import nn
 
 from wsol.models.backbones import adl_positions, build_backbone
-from wsol.models.wsol_methods import ADL, WsolMethod, adl_map, cutmix, hide_patches
+from wsol.models.wsol_methods import ADL, adl_map, cutmix, hide_patches
 
 
 def test_has_hides_whole_grid_cells_with_the_drop_rate():
@@ -65,10 +66,10 @@ def test_cutmix_pastes_one_box_and_weights_labels_by_its_area(loss):
 
 def test_cutmix_probability_and_plain_methods():
     images, labels = torch.rand(4, 3, 16, 16), torch.eye(4)
-    never = WsolMethod("cutmix", cutmix_prob=0.0)
+    never = declared_method("cutmix", cutmix_prob=0.0)
     assert never.augment(images, labels)[0] is images
     for name in ("cam", "adl"):
-        out = WsolMethod(name).augment(images, labels)
+        out = declared_method(name).augment(images, labels)
         assert out[0] is images and out[1] is labels
 
 

@@ -15,10 +15,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from helpers.models import declared_classifier
 from helpers.reference_irn import PolySGD
 from torch import nn
-
-from wsol.models.classifier import Classifier
 
 IRN = {"optimizer": "sgd", "lr": 0.1, "weight_decay": 1e-4, "head_lr_mult": 10.0,
        "schedule": "poly", "warmup_fraction": 0.0, "freeze_bn": False, "recipe": "irn"}
@@ -48,7 +47,7 @@ def batches():
 
 def test_two_steps_change_exactly_irns_parameters_by_irns_update(batches):
     torch.manual_seed(0)
-    model = Classifier("resnet18_quarter", C, None, 16, **IRN)
+    model = declared_classifier("resnet18_quarter", C, output_stride=16, **IRN)
     assert model.net.fc.bias is None
     before = copy.deepcopy(model.net).eval()
     reference = copy.deepcopy(model.net).eval()  # FixedBatchNorm everywhere
@@ -82,7 +81,7 @@ def test_two_steps_change_exactly_irns_parameters_by_irns_update(batches):
 def test_resnet50_recipe_structure():
     """On IRN's own architecture: what requires grad, BN modes in training, the optimizer."""
     torch.manual_seed(0)
-    model = Classifier("resnet50", C, None, 16, **IRN)
+    model = declared_classifier("resnet50", C, output_stride=16, **IRN)
     model.train()
     trainable = {n for n, p in model.net.named_parameters() if p.requires_grad}
     assert trainable == irn_trained_names(model.net) and model.net.fc.bias is None
@@ -101,4 +100,4 @@ def test_recipe_irn_refuses_settings_irn_does_not_use(bad):
     from wsol.errors import ConfigError
 
     with pytest.raises(ConfigError, match="model.recipe=irn"):
-        Classifier("resnet18_quarter", C, None, 16, **{**IRN, **bad})
+        declared_classifier("resnet18_quarter", C, output_stride=16, **{**IRN, **bad})

@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from helpers.models import declared_classifier
 
 from wsol.cam import CamStore, GradCAM, multiscale_cams
 from wsol.datasets.classes import VOC_CLASSES
@@ -21,7 +22,6 @@ from wsol.datasets.voc_format import read_voc_xml, voc_xml_string
 from wsol.errors import DataError
 from wsol.localize import seed_from_cams
 from wsol.metrics import SegEvaluator
-from wsol.models.classifier import Classifier
 
 from .conftest import SIZE
 
@@ -89,7 +89,7 @@ def test_empty_annotation_is_a_negative_image_through_every_stage(voc):
     assert ds.labels[0, DOG] == 1.0
 
     # training: a finite loss that pushes every logit down (a true negative, not a NaN)
-    clf = Classifier("resnet18_quarter", 20, output_stride=16)
+    clf = declared_classifier("resnet18_quarter", 20, output_stride=16)
     logits = clf(torch.randn(2, 3, 64, 64)).detach().requires_grad_(True)
     loss = clf.loss_fn(logits, torch.zeros(2, 20))
     loss.backward()

@@ -57,6 +57,8 @@ class Classifier(pl.LightningModule):
     ``self.target_layer`` names its last convolutional block for Grad-CAM.
     Batches are dicts with ``"image"`` ``(B,3,H,W)`` and ``"labels"`` ``(B,C)`` in {0,1}.
     ``schedule="step"`` multiplies the rate by 0.1 every ``lr_decay_epochs`` epochs.
+    Every argument is one ``model.*`` key and is required: the defaults are declared once, in
+    ``wsol.app.schema.ModelConfig`` (the train stage passes the whole resolved ``model``).
 
     ``recipe``: ``default`` (every layer trains; ``freeze_bn`` fixes BatchNorm whole; SGD
     momentum 0.9) or ``irn``, IRN's train_cam (ResNets): conv1 .. layer2 frozen, BatchNorm's
@@ -70,27 +72,27 @@ class Classifier(pl.LightningModule):
         self,
         arch: str,
         num_classes: int,
-        weights: str | None = None,
-        output_stride: int = 32,
-        optimizer: str = "adamw",
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        head_lr_mult: float = 1.0,
-        schedule: str = "cosine",
-        warmup_fraction: float = 0.05,
-        freeze_bn: bool = False,
-        channels_last: bool = False,
-        loss: str = "multilabel",
-        lr_decay_epochs: int = 0,
-        target_layer: str | None = None,
-        wsol_method: str = "cam",
-        adl_drop_rate: float = 0.75,
-        adl_threshold: float = 0.9,
-        has_grid_size: int = 4,
-        has_drop_rate: float = 0.5,
-        cutmix_beta: float = 1.0,
-        cutmix_prob: float = 1.0,
-        recipe: str = "default",
+        weights: str | None,
+        output_stride: int,
+        optimizer: str,
+        lr: float,
+        weight_decay: float,
+        head_lr_mult: float,
+        schedule: str,
+        warmup_fraction: float,
+        freeze_bn: bool,
+        channels_last: bool,
+        loss: str,
+        lr_decay_epochs: int,
+        target_layer: str | None,
+        wsol_method: str,
+        adl_drop_rate: float,
+        adl_threshold: float,
+        has_grid_size: int,
+        has_drop_rate: float,
+        cutmix_beta: float,
+        cutmix_prob: float,
+        recipe: str,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -32,15 +32,17 @@ METHODS = ("cam", "has", "adl", "cutmix")
 
 @dataclass(frozen=True)
 class WsolMethod:
-    """``model.wsol_method`` and its hyperparameters (``model.adl_*``, ``has_*``, ``cutmix_*``)."""
+    """``model.wsol_method`` and its hyperparameters (``model.adl_*``, ``has_*``, ``cutmix_*``;
+    their defaults, wsolevaluation's published values, are declared once, in the config schema
+    ``wsol.app.schema.ModelConfig``)."""
 
-    name: str = "cam"
-    adl_drop_rate: float = 0.75
-    adl_threshold: float = 0.9
-    has_grid_size: int = 4
-    has_drop_rate: float = 0.5
-    cutmix_beta: float = 1.0
-    cutmix_prob: float = 1.0
+    name: str
+    adl_drop_rate: float
+    adl_threshold: float
+    has_grid_size: int
+    has_drop_rate: float
+    cutmix_beta: float
+    cutmix_prob: float
 
     def augment(self, images: torch.Tensor, targets: torch.Tensor,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,33 @@
+"""Classifiers and WSOL methods with the declared ``model.*`` defaults (one place: the schema)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from wsol.app.schema import ModelConfig
+from wsol.models.classifier import Classifier
+from wsol.models.wsol_methods import WsolMethod
+
+_METHOD_KEYS = ("adl_drop_rate", "adl_threshold", "has_grid_size", "has_drop_rate",
+                "cutmix_beta", "cutmix_prob")
+
+
+def declared_model_settings(**overrides: Any) -> dict[str, Any]:
+    """``model.*`` as ``configs/`` declares them (less ``checkpoint``, which the train stage
+    does not pass), with ``overrides``."""
+    settings = {k: v for k, v in asdict(ModelConfig()).items() if k != "checkpoint"}
+    unknown = set(overrides) - set(settings)
+    assert not unknown, f"not model.* keys: {sorted(unknown)}"
+    return {**settings, **overrides}
+
+
+def declared_classifier(arch: str, num_classes: int, **overrides: Any) -> Classifier:
+    """``Classifier`` as the train stage builds it for ``model.arch=arch`` and ``overrides``."""
+    return Classifier(num_classes=num_classes, **declared_model_settings(arch=arch, **overrides))
+
+
+def declared_method(name: str, **overrides: Any) -> WsolMethod:
+    """``WsolMethod`` for ``model.wsol_method=name`` with the declared hyperparameters."""
+    settings = declared_model_settings(**overrides)
+    return WsolMethod(name, *(settings[k] for k in _METHOD_KEYS))
