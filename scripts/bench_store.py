@@ -13,7 +13,9 @@
 (c) The cost of verifying a store (``CamStore.intact``: every file's zip CRC, headers, shapes,
     class ids and finite values, as the cam stage does before resuming) on ``--verify`` files
     per setting, beside listing the directory (what resuming cost before) and ``np.load`` of
-    every array (what any reader pays anyway). Files just written: the page cache is warm.
+    every array (what any reader pays anyway), then over one worker process per available CPU
+    (what the cam stage does with ``threads: null``). Files just written: the page cache is
+    warm.
 
 Usage: python scripts/bench_store.py [--images 64] [--sizes 50 200] [--verify 1000]
        [--parts a b c]   (~40 s on 2 CPU cores)
@@ -33,7 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from wsol.cam import CamStore
+from wsol.cam.store import FILES_PER_WORKER
 from wsol.cam.tta import IRN_SCALES
+from wsol.io.cpus import available_cpus
 
 INPUT = 512
 FEATURE_STRIDE = 16  # resnet50 with output_stride 16, as in the IRN recipe
@@ -184,9 +188,12 @@ def evaluate_memory(sizes: list[int]) -> None:
 
 
 def verification_cost(files: int) -> None:
-    print(f"\n(c) store verification, {files} files per setting (warm page cache)")
+    workers = available_cpus()
+    print(f"\n(c) store verification, {files} files per setting (warm page cache); intact() "
+          f"in one process and over {workers} (the CPUs this process may use, as the cam "
+          f"stage with threads: null; one per {FILES_PER_WORKER} files at most)")
     print(f"{'setting':26s} {'stride':>6s} {'KB/file':>8s} {'list':>9s} {'np.load':>9s} "
-          f"{'intact()':>9s} {'per file':>9s}")
+          f"{'intact()':>9s} {'per file':>9s} {f'x{workers} procs':>10s} {'speed-up':>8s}")
     rng = np.random.default_rng(1)
     for name, num_classes, per_image, mode, _ in SETTINGS[:2]:
         for stride in (4, 16):
@@ -211,10 +218,14 @@ def verification_cost(files: int) -> None:
                 start = time.perf_counter()
                 good = store.intact(ids)
                 t_verify = time.perf_counter() - start
-                assert good == listed == set(ids)
+                start = time.perf_counter()
+                spread = store.intact(ids, workers)
+                t_spread = time.perf_counter() - start
+                assert good == spread == listed == set(ids)
                 print(f"{name:26s} {stride:6d} {size / 1000:8.1f} {t_list * 1e3:7.1f}ms "
                       f"{t_load * 1e3:7.0f}ms {t_verify * 1e3:7.0f}ms "
-                      f"{t_verify / files * 1e6:7.0f}us")
+                      f"{t_verify / files * 1e6:7.0f}us {t_spread * 1e3:8.0f}ms "
+                      f"{t_verify / t_spread:7.2f}x")
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import time
 import zipfile
@@ -16,6 +17,7 @@ import pytest
 
 from wsol.app.pipeline import run
 from wsol.cam import CamStore
+from wsol.cam import store as store_module
 from wsol.cam.store_verify import DamagedMapFile
 from wsol.errors import DataError
 
@@ -107,6 +109,36 @@ def test_each_damage_is_one_line_naming_the_file_then_removed_by_intact(store, k
                             "damaged files")
     assert store.intact(["good", "bad", "absent"]) == {"good"}
     assert not path.exists() and (store.directory / "good.npz").exists()
+
+
+def test_worker_processes_give_the_verdicts_and_removals_of_one(tmp_path, caplog, monkeypatch):
+    """intact(ids, workers=2) reads the files in two forked processes (32 chunks) and deletes
+    in this one: the same good set, the same files left, every damage kind among 200 files;
+    with fewer than FILES_PER_WORKER files per worker it stays in one process."""
+    monkeypatch.setattr(store_module, "FILES_PER_WORKER", 100)  # 200 files: two workers
+    kinds = sorted(DAMAGE)
+    outcomes = []
+    for workers in (1, 2):
+        store = CamStore(tmp_path / f"store{workers}",
+                         settings={"class_names": [f"c{i}" for i in range(20)]})
+        for n in range(200):
+            damaged = n % 7 == 3
+            data = DAMAGE[kinds[n % len(kinds)]]() if damaged else _npz()
+            (store.directory / f"img{n:03d}.npz").write_bytes(data)
+        ids = [f"img{n:03d}" for n in range(210)]  # ten of them never stored
+        with caplog.at_level(logging.INFO, logger="wsol.cam.store"):
+            good = store.intact(ids, workers=workers)
+        assert f"over {workers} process(es)" in caplog.text
+        outcomes.append((good, sorted(p.name for p in store.directory.glob("*.npz"))))
+    assert outcomes[0] == outcomes[1]
+    good, left = outcomes[0]
+    assert good == {f"img{n:03d}" for n in range(200) if n % 7 != 3}
+    assert left == sorted(f"{i}.npz" for i in good)
+    monkeypatch.setattr(store_module, "FILES_PER_WORKER", 1000)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="wsol.cam.store"):
+        assert CamStore(tmp_path / "store2").intact(ids, workers=2) == good
+    assert "over 1 process(es)" in caplog.text
 
 
 def _maps(store_dir: Path) -> dict[str, dict[str, np.ndarray]]:

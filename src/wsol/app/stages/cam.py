@@ -196,11 +196,12 @@ def batch_plan(images, cfg: RunConfig, threads: int) -> list[list[int]]:
     return batches
 
 
-def pending_batches(ids: list[str], store: CamStore, batches: list[list[int]]
-                    ) -> list[list[int]]:
+def pending_batches(ids: list[str], store: CamStore, batches: list[list[int]],
+                    workers: int = 1) -> list[list[int]]:
     """The ``batches`` over ``ids`` that hold at least one image without an intact file
-    (missing, or damaged: :meth:`CamStore.intact` removes those)."""
-    done = store.intact(ids)
+    (missing, or damaged: :meth:`CamStore.intact` removes those, reading over ``workers``
+    processes)."""
+    done = store.intact(ids, workers)
     return [b for b in batches if any(ids[i] not in done for i in b)]
 
 
@@ -228,7 +229,8 @@ def _cams_of_split(run: Run) -> dict[str, float]:
                      expected_images=len(images), max_image_pixels=cfg.data.max_image_pixels)
     write_cam_record(run, location)
     run._memo["store"] = location.path  # the later stages of this run read this store
-    todo = pending_batches(list(images.ids), store, batch_plan(images, cfg, run_cpus(run)))
+    todo = pending_batches(list(images.ids), store, batch_plan(images, cfg, run_cpus(run)),
+                           run_cpus(run))
     if not todo:
         log.info("all %d images already have CAMs in %s", len(images), store.directory)
         return {"cam/images": float(len(images))}
