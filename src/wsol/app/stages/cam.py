@@ -229,8 +229,8 @@ def _cams_of_split(run: Run) -> dict[str, float]:
                      expected_images=len(images), max_image_pixels=cfg.data.max_image_pixels)
     write_cam_record(run, location)
     run._memo["store"] = location.path  # the later stages of this run read this store
-    todo = pending_batches(list(images.ids), store, batch_plan(images, cfg, run_cpus(run)),
-                           run_cpus(run))
+    threads = run_cpus(run)
+    todo = pending_batches(list(images.ids), store, batch_plan(images, cfg, threads), threads)
     if not todo:
         log.info("all %d images already have CAMs in %s", len(images), store.directory)
         return {"cam/images": float(len(images))}
@@ -250,7 +250,7 @@ def _cams_of_split(run: Run) -> dict[str, float]:
         accelerator=cfg.trainer.accelerator, devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy, num_nodes=cfg.trainer.num_nodes,
         use_distributed_sampler=False, logger=False, inference_mode=False,
-        callbacks=[writer, KeepThreads(run_cpus(run))], enable_checkpointing=False,
+        callbacks=[writer, KeepThreads(threads)], enable_checkpointing=False,
         default_root_dir=str(run.run_dir),
     )
     source = run.classifier
