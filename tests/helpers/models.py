@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 from wsol.app.schema import ModelConfig
 from wsol.models.classifier import Classifier
 from wsol.models.wsol_methods import WsolMethod
-
-_METHOD_KEYS = ("adl_drop_rate", "adl_threshold", "has_grid_size", "has_drop_rate",
-                "cutmix_beta", "cutmix_prob")
 
 
 def declared_model_settings(**overrides: Any) -> dict[str, Any]:
@@ -30,4 +27,5 @@ def declared_classifier(arch: str, num_classes: int, **overrides: Any) -> Classi
 def declared_method(name: str, **overrides: Any) -> WsolMethod:
     """``WsolMethod`` for ``model.wsol_method=name`` with the declared hyperparameters."""
     settings = declared_model_settings(**overrides)
-    return WsolMethod(name, *(settings[k] for k in _METHOD_KEYS))
+    return WsolMethod(name, **{f.name: settings[f.name] for f in fields(WsolMethod)
+                               if f.name != "name"})

@@ -120,8 +120,10 @@ class Classifier(pl.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         self.loss_fn = nn.MultiLabelSoftMarginLoss() if loss == "multilabel" else \
             nn.CrossEntropyLoss()  # targets as class probabilities (one-hot, or CutMix's mix)
-        self.method = WsolMethod(wsol_method, adl_drop_rate, adl_threshold, has_grid_size,
-                                 has_drop_rate, cutmix_beta, cutmix_prob)
+        self.method = WsolMethod(
+            wsol_method, adl_drop_rate=adl_drop_rate, adl_threshold=adl_threshold,
+            has_grid_size=has_grid_size, has_drop_rate=has_drop_rate, cutmix_beta=cutmix_beta,
+            cutmix_prob=cutmix_prob)
         if wsol_method == "adl":  # hooks act in training mode only; the saved net is plain
             self.adl = ADL(adl_drop_rate, adl_threshold).attach(
                 self.net, adl_positions(arch, output_stride))
