@@ -25,6 +25,8 @@ from wsol.demo.synthetic import ensure_demo_dataset
 from wsol.errors import ConfigError
 from wsol.models.checkpoint import load_classifier
 
+pytestmark = pytest.mark.slow  # two interpreters train, ~20 s
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["data.generate.num_images=60", "data.input_size=32", "data.batch_size=8",
         "data.num_workers=0", "trainer.accelerator=cpu", "eval.num_figures=0"]

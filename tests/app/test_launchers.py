@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers.cli import run_cli
 from helpers.runs import compose
 from hydra import compose as hydra_compose
@@ -63,6 +64,7 @@ def _oracle_store(root: Path, directory: Path, value: float) -> None:
         store.write(image_id, cams, classes, mask.shape)
 
 
+@pytest.mark.slow  # two job processes
 def test_two_job_joblib_sweep_writes_both_runs_and_the_summary(tiny_demo_tree, tmp_path):
     data = [f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60"]
     cfg = compose(*data, "paths.run_dir=unused")

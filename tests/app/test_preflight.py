@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers.runs import build
 
 from wsol.app import preflight
@@ -116,6 +117,7 @@ def test_imagenet_without_training(imagenet_tree, tmp_path):
     assert not train["data.train_split"].ok
 
 
+@pytest.mark.slow  # starts scripts/check_data.py twice
 def test_script_exit_status(voc2012_tree, tmp_path):
     root, _ = voc2012_tree
     script = [sys.executable, str(REPO / "scripts" / "check_data.py"), "experiment=voc_resnet",

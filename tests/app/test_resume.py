@@ -78,6 +78,7 @@ def _count_maps(cache: Path) -> int:
     return sum(1 for _ in cache.glob("cams/*/*.npz"))
 
 
+@pytest.mark.slow  # starts scripts/run.py twice
 def test_killed_cam_stage_resumes_to_the_uninterrupted_result(trained, tmp_path, caplog):
     ref_dir = tmp_path / "ref"
     reference = run(_compose(*_overrides(trained, tmp_path / "ref_cache", ref_dir,

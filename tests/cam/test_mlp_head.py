@@ -34,6 +34,7 @@ def _float64_gradcam(model: nn.Module, layer: str, x: torch.Tensor) -> torch.Ten
 
 # 64 px: features.19 is 4x4, max-pooled to 2x2, adaptive-avg-pooled up to 7x7 (replication);
 # 96 px: 6x6 -> 3x3 -> 7x7 (uneven windows); 256 px: 16x16 -> 8x8 -> 7x7 (overlapping windows)
+@pytest.mark.slow  # VGG-16 features up to 256 px
 @pytest.mark.parametrize("size", [64, 96, 256])
 def test_closed_form_equals_the_batched_backward(size, monkeypatch):
     model = _vgg()

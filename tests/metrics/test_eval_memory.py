@@ -25,6 +25,8 @@ from wsol.datasets.classes import SHAPE_CLASSES
 from wsol.datasets.voc import VOCDataset
 from wsol.demo.synthetic import ensure_demo_dataset
 
+pytestmark = pytest.mark.slow  # evaluates 200 images under tracemalloc
+
 N = 40
 SLACK_BYTES = 256 * 1024  # ids list, tqdm, dict growth: O(N) but tiny
 # malloc arenas, trimming and threads left by earlier tests in the same pytest process move

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from helpers.cli import error_lines, run_cli
 
 from wsol.cam import CamStore
+
+pytestmark = pytest.mark.slow  # each test starts scripts/run.py
 
 
 def test_a_checkpoint_that_is_not_one_stops_the_cam_stage(voc, tmp_path):

@@ -3,9 +3,10 @@
 The cam stage computes the key (hashing the split's ids and the weights file), opens
 ``${paths.cache_dir}/cams/<key>`` (or ``cam.store_dir`` when set) and writes
 ``<run_dir>/cam_store.json``; later stages of the run read that record instead of rehashing,
-after a cheap check (settings, dataset location, the weights file's size and mtime) that it
-still describes this configuration. A run without the record (``stages=[evaluate]`` with
-``model.checkpoint``) computes the key and finds the cache the same way.
+after a cheap check (settings, dataset location, the image files' and the weights file's sizes
+and mtimes) that it still describes this configuration. A run without the record
+(``stages=[evaluate]`` with ``model.checkpoint``) computes the key and finds the cache the same
+way.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from wsol.cam.cache_key import (
     cam_map_settings,
     checkpoint_fingerprint,
     file_stamp,
+    image_stamps_sha256,
     key_inputs,
     pretrained_fingerprint,
 )
@@ -62,12 +64,24 @@ def _cam_settings(run: Run) -> dict[str, Any]:
     return cam_map_settings(asdict(run.config.cam))
 
 
+def _image_stamps(run: Run, images: LabelledImages) -> str:
+    """``image_stamps_sha256`` of the cam split's image files, once per run object."""
+    memo = ("image_stamps", run.config.data.cam_split)
+    if memo not in run._memo:
+        run._memo[memo] = image_stamps_sha256(
+            (image_id, images.image_path(image_id)) for image_id in images.ids)
+    return run._memo[memo]
+
+
 def _quick_check(run: Run, weights: tuple[Path, dict[str, Any]]) -> dict[str, Any]:
-    """What the record must match to be trusted without rehashing (no dataset, no hashing)."""
+    """What the record must match to be trusted without rehashing the weights: the settings,
+    the dataset's location and its image files' sizes and times (a ``stat`` each; the split is
+    read once per run anyway), the weights file's size and time."""
     path, extra = weights
     data = run.config.data
+    images = run.data.open(data.cam_split)
     return {"dataset": {"format": data.format, "root": str(run.data.root.resolve()),
-                        "split": data.cam_split},
+                        "split": data.cam_split, "images": _image_stamps(run, images)},
             "input_size": data.input_size, "class_names": list(run.class_names()),
             "cam": _cam_settings(run), "weights": {**file_stamp(path), **extra}}
 
@@ -88,6 +102,7 @@ def cam_location(run: Run, images: LabelledImages | None = None) -> CamLocation:
     inputs = key_inputs(data_format=data.format, root=run.data.root, split=data.cam_split,
                         ids=list(images.ids), input_size=data.input_size, model=model,
                         class_names=run.class_names(), cam_cfg=asdict(run.config.cam),
+                        image_stamps=_image_stamps(run, images),
                         class_lists=[np.flatnonzero(row).tolist() for row in images.labels])
     key = cache_key(inputs)
     store = run.store_dir if run.store_dir is not None else run.cache_dir / "cams" / key

@@ -1,8 +1,10 @@
 """Content keys for the CAM cache: the maps' directory is named by what determines the maps.
 
 A key is the SHA-256 of a canonical JSON of the *key inputs*: the dataset split (format,
-resolved root, split name, a hash of the ordered image ids and, with ``cam.classes=gt``, of
-each image's labelled classes, which decide the maps made), the input size, the model weights
+resolved root, split name, a hash of the ordered image ids, a hash of each image file's size and
+modification time, so an image replaced or edited under the same id gets new maps, and, with
+``cam.classes=gt``, of each image's labelled classes, which decide the maps made), the input
+size, the model weights
 (the checkpoint file's hash, or the torchvision weights name + its file's hash), the class
 names and the CAM settings that change maps. Settings that only change speed (batch size,
 channels_last, workers, devices) are left out, so changing them reuses the maps.
@@ -13,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from wsol.errors import DataError
 
 # cam.* keys that change the maps (batch_size, channels_last, ... only change speed).
 # "protocol" joined when the multi-scale sum became scale-fair, so no key of a store made with
@@ -59,6 +63,23 @@ def ids_sha256(ids: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
+def image_stamps_sha256(files: Iterable[tuple[str, str | os.PathLike]]) -> str:
+    """Hex SHA-256 of each image file's id, size and ``mtime_ns``, in order, from ``(id, path)``
+    pairs: a replaced or edited image changes it, an untouched split keeps it. Reads no image
+    bytes (one ``stat`` per file). A file that cannot be read raises ``DataError`` naming it."""
+    digest = hashlib.sha256()
+    for image_id, path in files:
+        try:
+            stat = os.stat(path)
+        except OSError as err:
+            raise DataError(
+                f"{path}: the image of id {image_id!r} cannot be read ({err.strerror}); restore "
+                "the file or remove the id from the split"
+            ) from err
+        digest.update(f"{image_id}\t{stat.st_size}\t{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def labels_sha256(class_lists: Sequence[Sequence[int]]) -> str:
     """Hex SHA-256 of per-image class index lists, in image order (``"3,7"`` lines)."""
     digest = hashlib.sha256()
@@ -96,16 +117,18 @@ def pretrained_fingerprint(arch: str, weights_name: str, weights_file: str | os.
 
 def key_inputs(*, data_format: str, root: str | os.PathLike, split: str, ids: Sequence[str],
                input_size: int, model: Mapping[str, Any], class_names: Sequence[str],
-               cam_cfg: Mapping[str, Any],
+               cam_cfg: Mapping[str, Any], image_stamps: str,
                class_lists: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
     """Everything that determines the maps, as a JSON-able dict (stored in the manifest).
 
+    image_stamps: ``image_stamps_sha256`` of the split's image files, in ``ids`` order.
     class_lists: each image's labelled classes (in ``ids`` order); required with
     ``cam.classes=gt``, where they pick the maps made (an edited annotation gets new maps).
     """
     cam = cam_map_settings(cam_cfg)
     dataset = {"format": str(data_format), "root": str(Path(root).resolve()),
-               "split": str(split), "num_images": len(ids), "ids_sha256": ids_sha256(ids)}
+               "split": str(split), "num_images": len(ids), "ids_sha256": ids_sha256(ids),
+               "images_sha256": str(image_stamps)}
     if cam["classes"] == "gt":
         if class_lists is None or len(class_lists) != len(ids):
             raise ValueError("cam.classes=gt: key_inputs needs one class list per image")
