@@ -30,15 +30,6 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return available_cpus()
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """Files holding a ``slow`` test run first: xdist hands whole files to the workers in
-    collection order (``--no-loadscope-reorder``; by default it sorts them by their number of
-    tests, which leaves the files of a few long tests to finish alone at the end), so the long
-    ones start at once and the short ones fill the end. Within a file the order is kept."""
-    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)  # stable: False (slow) first
-
-
 def _share_the_cpus_between_workers() -> None:
     """Each xdist worker gets its share of the CPUs: two workers each running two threads on
     two cores only fight over them. OMP_NUM_THREADS caps what an in-process run's
