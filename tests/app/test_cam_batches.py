@@ -5,7 +5,6 @@ The oracle is the same stage with ``cam.batch_size=1`` (IRN's setting: no batchi
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 import torch
 from helpers.format_drawing import VOC_NAMES
 from helpers.format_trees import write_segmentation_list, write_voc_sample
-from helpers.runs import run_pipeline
+from helpers.runs import cam_store_path, run_pipeline
 
 from wsol.cam import CamStore
 from wsol.models.backbones import build_backbone
@@ -65,7 +64,7 @@ def _cams(tree, run_dir: Path, batch: int, protocol: str, caplog) -> dict[str, d
                      "model.arch=resnet18_quarter", "trainer.accelerator=cpu",
                      f"cam.protocol={protocol}", f"cam.batch_size={batch}",
                      f"cam.store_dir={run_dir / 'store'}")
-    store = Path(json.loads((run_dir / "cam_store.json").read_text())["path"])
+    store = cam_store_path(run_dir)
     out = {}
     for image_id in ids:
         with np.load(store / f"{image_id}.npz") as data:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 from helpers.cli import error_lines
-from helpers.runs import run_pipeline
+from helpers.runs import cam_store_path, run_pipeline
 
 from wsol.cam import CamStore
 from wsol.datasets.classes import SHAPE_CLASSES
@@ -31,7 +31,7 @@ def test_demo_runs_end_to_end_and_writes_every_output(tiny_demo_tree, tmp_path, 
         assert 0.0 <= metrics[key] <= 100.0
     assert 0.0 <= metrics["seg/best_threshold"] < 1.0
     val = VOCDataset(tiny_demo_tree / "demo" / "VOCshapes", "val", SHAPE_CLASSES)
-    store_dir = json.loads((run_dir / "cam_store.json").read_text())["path"]  # keyed cache
+    store_dir = cam_store_path(run_dir)  # keyed cache
     assert sorted(CamStore(store_dir).ids()) == sorted(val.ids)
     assert sorted(p.stem for p in (run_dir / "seeds").glob("*.png")) == sorted(val.ids)
     boxes = json.loads((run_dir / "boxes.json").read_text())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from helpers.recipes import RECIPES, TINY
-from helpers.runs import compose, run_pipeline
+from helpers.runs import cam_store_path, compose, run_pipeline
 
 from wsol.errors import WsolError
 
@@ -32,7 +32,7 @@ def test_recipe_runs_end_to_end(experiment, request, tmp_path):
     if experiment in ("voc_resnet", "coco_resnet", "voc_wsss"):  # IRN: maps at own size
         from wsol.cam import CamStore
 
-        store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
+        store = CamStore(cam_store_path(run_dir))
         for image_id in store.ids()[:4]:
             stored = store.read_levels(image_id)
             width, height = truth.sizes[image_id]

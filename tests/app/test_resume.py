@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.runs import compose
+from helpers.runs import cam_store_path, compose
 
 from wsol.app.build import build_run
 from wsol.app.cam_cache import store_for_reading
@@ -62,10 +62,6 @@ def _overrides(trained, cache: Path, run_dir: Path, *extra: str) -> list[str]:
             "cam.batch_size=2", *DATA, *extra, f"paths.run_dir={run_dir}"]
 
 
-def _store_dir(run_dir: Path) -> Path:
-    return Path(json.loads((run_dir / "cam_store.json").read_text())["path"])
-
-
 def _arrays(store_dir: Path) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for path in sorted(store_dir.glob("*.npz")):
@@ -104,7 +100,7 @@ def test_killed_cam_stage_resumes_to_the_uninterrupted_result(trained, tmp_path,
     with caplog.at_level(logging.INFO, logger="wsol.app.stages.cam"):
         run(_compose(*_overrides(trained, cache, run_dir, "stages=[cam,evaluate]")))
     assert f"{VAL_IMAGES - stored} of {VAL_IMAGES} images to compute" in caplog.text
-    store_dir, ref_store = _store_dir(run_dir), _store_dir(ref_dir)
+    store_dir, ref_store = cam_store_path(run_dir), cam_store_path(ref_dir)
     assert store_dir.name == ref_store.name  # same key: the cache dir is not part of it
     assert sorted(p.name for p in store_dir.iterdir()) == sorted(p.name for p in
                                                                  ref_store.iterdir())
@@ -123,19 +119,19 @@ def test_changed_setting_gets_its_own_store_and_speed_settings_share_it(trained,
     cache = tmp_path / "cache"
     base = _compose(*_overrides(trained, cache, tmp_path / "a", "stages=[cam]"))
     run(base)
-    first = _store_dir(tmp_path / "a")
+    first = cam_store_path(tmp_path / "a")
     before = {p.name: p.stat().st_mtime_ns for p in first.glob("*.npz")}
     assert len(before) == VAL_IMAGES
 
     # batch size is not part of the key: the same store, nothing recomputed
     run(_compose(*_overrides(trained, cache, tmp_path / "b", "stages=[cam]", "cam.batch_size=5")))
-    assert _store_dir(tmp_path / "b") == first
+    assert cam_store_path(tmp_path / "b") == first
     assert {p.name: p.stat().st_mtime_ns for p in first.glob("*.npz")} == before
 
     # a method change is: a new directory, every map recomputed, none reused
     run(_compose(*_overrides(trained, cache, tmp_path / "c", "stages=[cam]",
                              "cam.method=gradcam++")))
-    second = _store_dir(tmp_path / "c")
+    second = cam_store_path(tmp_path / "c")
     assert second != first and second.parent == first.parent == cache / "cams"
     assert CamStore(second).manifest["settings"]["cam"]["method"] == "gradcam++"
     assert CamStore(first).manifest["settings"]["cam"]["method"] == "gradcam"
@@ -182,7 +178,7 @@ def test_full_disk_stops_with_one_clear_error_and_a_rerun_resumes(trained, tmp_p
     with pytest.raises(WsolError) as err:
         run(cfg)
     assert type(err.value) is WsolError  # not wrapped by Lightning
-    store_dir = _store_dir(tmp_path / "run")
+    store_dir = cam_store_path(tmp_path / "run")
     message = str(err.value)
     for part in (str(store_dir), "No space left on device", "ENOSPC", "free space",
                  "paths.cache_dir", "cam.store_dir", "resumes after the 3 images"):

@@ -4,11 +4,9 @@ missing weights file stopping before any work with its path."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
-from helpers.runs import run_pipeline
+from helpers.runs import cam_store_path, run_pipeline
 
 from wsol.cam import CamStore
 from wsol.errors import WeightsError
@@ -28,7 +26,7 @@ def test_deit_trains_and_is_explained_on_its_token_grid(tiny_demo_tree, tmp_path
                            "model.output_stride=32", *TINY)
     for key in ("loc/maxboxacc", "seg/miou", "cls/map"):
         assert 0.0 <= metrics[key] <= 100.0, key
-    store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
+    store = CamStore(cam_store_path(run_dir))
     ids = store.ids()
     assert len(ids) == metrics["eval/images"]
     maps, _, _ = store.read_compact(ids[0])

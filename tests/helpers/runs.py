@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -28,3 +29,8 @@ def run_pipeline(run_dir: Path, *overrides: str, cache_dir: Path | None = None
     cache = cache_dir if cache_dir is not None else Path(run_dir).parent / "cache"
     return pipeline.run(compose(f"paths.run_dir={run_dir}", f"paths.cache_dir={cache}",
                                 *overrides))
+
+
+def cam_store_path(run_dir: Path) -> Path:
+    """The CAM store a run's cam stage recorded in ``<run_dir>/cam_store.json``."""
+    return Path(json.loads((Path(run_dir) / "cam_store.json").read_text())["path"])

@@ -9,7 +9,6 @@ helpers/reference_irn.py, a re-derivation of IRN's code. Images have VOC's sizes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 from helpers.format_drawing import VOC_NAMES
 from helpers.format_trees import write_segmentation_list, write_voc_sample
 from helpers.reference_irn import eval_cam_seed, make_cam_high_res
+from helpers.runs import cam_store_path
 
 from wsol.models.backbones import build_backbone
 from wsol.models.checkpoint import save_classifier
@@ -104,7 +104,7 @@ def test_maps_equal_irns_high_res_cams(irn_run):
     from wsol.cam import CamStore
 
     root, ids, net, run_dir = irn_run
-    store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
+    store = CamStore(cam_store_path(run_dir))
     for image_id in ids:
         keys, want = _reference(net, root, image_id)
         ours, class_ids = store.read(image_id)

@@ -30,6 +30,7 @@ from helpers.reference_wsolevaluation import (
     scoremap,
     val_transform,
 )
+from helpers.runs import cam_store_path
 
 from wsol.models.backbones import build_backbone
 from wsol.models.checkpoint import save_classifier
@@ -97,7 +98,7 @@ def test_score_maps_equal_wsolevaluations(wsol_run):
     from wsol.cam import CamStore
 
     root, kept, net, names, run_dir = wsol_run
-    store = CamStore(json.loads((run_dir / "cam_store.json").read_text())["path"])
+    store = CamStore(cam_store_path(run_dir))
     for image_id in kept:
         want, _ = _reference(root, image_id, net, names)
         ours, _ = store.read(image_id, size=(224, 224))

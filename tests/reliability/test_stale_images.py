@@ -4,12 +4,12 @@ record of the old one, and a pinned store refuses the changed split."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.runs import cam_store_path
 from PIL import Image
 
 from wsol.app.pipeline import run
@@ -19,10 +19,6 @@ from .conftest import SIZE, compose_run, tiny_checkpoint, voc_overrides
 
 SETTINGS = ("experiment=voc_resnet", "model.weights=null", "cam.scales=[1.0]", "cam.flip=false",
             "cam.image_size=square", "cam.protocol=default")
-
-
-def _store(run_dir: Path) -> Path:
-    return Path(json.loads((run_dir / "cam_store.json").read_text())["path"])
 
 
 def _maps(store_dir: Path, image_id: str) -> np.ndarray:
@@ -41,11 +37,11 @@ def _replace_image(voc: Path, image_id: str) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
 
 
-def test_a_replaced_image_gets_new_maps_never_the_stale_store(voc, tmp_path):
+def test_a_replaced_image_gets_new_maps_never_the_stalecam_store_path(voc, tmp_path):
     model = tiny_checkpoint(tmp_path / "model.pt")
     overrides = voc_overrides(voc, tmp_path, *SETTINGS, f"model.checkpoint={model}")
     run(compose_run(*overrides, "stages=[cam,evaluate]"))
-    first = _store(tmp_path / "run")
+    first = cam_store_path(tmp_path / "run")
     old_b = _maps(first, "b")
 
     _replace_image(voc, "b")
@@ -53,14 +49,14 @@ def test_a_replaced_image_gets_new_maps_never_the_stale_store(voc, tmp_path):
         run(compose_run(*overrides, "stages=[evaluate]"))
 
     run(compose_run(*overrides, "stages=[cam,evaluate]"))
-    second = _store(tmp_path / "run")
+    second = cam_store_path(tmp_path / "run")
     assert second != first and second.parent == first.parent  # a new key in the same cache
     assert not np.array_equal(_maps(second, "b"), old_b)  # made from the new pixels
     np.testing.assert_array_equal(_maps(second, "a"), _maps(first, "a"))
     np.testing.assert_array_equal(_maps(first, "b"), old_b)  # the old store is left as it was
 
     run(compose_run(*overrides, "stages=[cam,evaluate]"))  # nothing touched: the same store
-    assert _store(tmp_path / "run") == second
+    assert cam_store_path(tmp_path / "run") == second
 
 
 def test_a_pinned_store_refuses_a_split_whose_images_changed(voc, tmp_path):

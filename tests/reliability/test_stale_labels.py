@@ -4,11 +4,11 @@ refuses maps made for other classes than the image's labels now list."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.runs import cam_store_path
 
 from wsol.app.pipeline import run
 from wsol.datasets.classes import VOC_CLASSES
@@ -20,22 +20,18 @@ from .conftest import SIZE, compose_run, tiny_checkpoint, voc_overrides
 CAT, DOG = VOC_CLASSES.index("cat"), VOC_CLASSES.index("dog")
 
 
-def _store(run_dir: Path) -> Path:
-    return Path(json.loads((run_dir / "cam_store.json").read_text())["path"])
-
-
 def _class_ids(store_dir: Path, image_id: str) -> list[int]:
     with np.load(store_dir / f"{image_id}.npz") as data:
         return data["class_ids"].tolist()
 
 
-def test_an_edited_annotation_gets_new_maps_never_the_stale_store(voc, tmp_path):
+def test_an_edited_annotation_gets_new_maps_never_the_stalecam_store_path(voc, tmp_path):
     model = tiny_checkpoint(tmp_path / "model.pt")
     overrides = voc_overrides(voc, tmp_path, "experiment=voc_resnet", "model.weights=null",
                               f"model.checkpoint={model}", "cam.scales=[1.0]", "cam.flip=false",
                               "cam.image_size=square", "cam.protocol=default")
     run(compose_run(*overrides, "stages=[cam,evaluate]"))
-    first = _store(tmp_path / "run")
+    first = cam_store_path(tmp_path / "run")
     assert _class_ids(first, "b") == [DOG]
 
     (voc / "Annotations" / "b.xml").write_text(voc_xml_string(
@@ -47,7 +43,7 @@ def test_an_edited_annotation_gets_new_maps_never_the_stale_store(voc, tmp_path)
                                      f"[{DOG}] but its annotation now lists [{CAT}, {DOG}]")
 
     metrics = run(compose_run(*overrides, "stages=[cam,evaluate]"))
-    second = _store(tmp_path / "run")
+    second = cam_store_path(tmp_path / "run")
     assert second != first and second.parent == first.parent  # a new key in the same cache
     assert _class_ids(second, "b") == [CAT, DOG] and _class_ids(second, "a") == [DOG]
     assert _class_ids(first, "b") == [DOG]  # the old store is left as it was

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.runs import cam_store_path
 
 from wsol.app.pipeline import run
 from wsol.cam import CamStore
@@ -156,7 +157,7 @@ def test_the_cam_stage_recomputes_a_damaged_file_and_evaluate_refuses_it_meanwhi
                               f"model.checkpoint={model}", "cam.scales=[1.0]", "cam.flip=false",
                               "cam.image_size=square", "cam.protocol=default")
     run(compose_run(*overrides, "stages=[cam]"))
-    store_dir = Path(json.loads((tmp_path / "run" / "cam_store.json").read_text())["path"])
+    store_dir = cam_store_path(tmp_path / "run")
     original = _maps(store_dir)
     assert sorted(original) == ["a.npz", "b.npz"]
     damaged = store_dir / "b.npz"
