@@ -141,6 +141,8 @@ NOT_HERE = {  # what a command needs that this machine does not have
     "data=imagenet": "torchvision's pretrained ImageNet classifier",
     "experiment=imagenet_vgg16_gradcam": "torchvision's pretrained VGG-16",
     "experiment=imagenet_resnet50_cam": "torchvision's pretrained ResNet-50",
+    "model.arch=timm:deit_small_patch16_224": "a timm model's local weights file "
+                                              "(tests/app/test_timm_runs.py runs timm models)",
 }
 # experiment / data choice -> the session fixture holding a small tree in its format
 TREES = {"voc_resnet": "voc2012_tree", "coco_resnet": "coco2014_tree",

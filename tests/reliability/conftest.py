@@ -49,8 +49,9 @@ def compose_run(*overrides: str):
 
 def voc_overrides(voc: Path, tmp_path: Path, *extra: str) -> list[str]:
     """Overrides for an in-process run on the :func:`write_tree` tree: VOC classes, tiny
-    inputs, the cache and run directory under ``tmp_path``."""
+    inputs, :func:`tiny_checkpoint`'s network, the cache and run directory under ``tmp_path``."""
     return [f"data.root={voc}", "data=voc", "data.input_size=32", "data.num_workers=0",
+            "model.arch=resnet18_quarter", "model.output_stride=16",
             "cam.batch_size=2", "eval.num_figures=0", f"paths.cache_dir={tmp_path / 'cache'}",
             f"paths.run_dir={tmp_path / 'run'}", *extra]
 

@@ -177,8 +177,24 @@ class ClassifierSource:
         if self.checkpoint is None:
             raise ConfigError("no classifier to explain: set model.checkpoint=PATH/model.pt, "
                               "add train to stages, or name torchvision weights model.weights")
-        net, layer, _ = load_classifier(require_checkpoint(self.checkpoint), list(class_names))
+        net, layer, meta = load_classifier(require_checkpoint(self.checkpoint), list(class_names))
+        self.require_config_matches(meta)
         return net, self.model.target_layer or layer
+
+    def require_config_matches(self, meta: dict) -> None:
+        """Refuse a checkpoint whose network is not the one the config names: the run's
+        record (``.hydra/config.yaml``) must say what ran. meta: the checkpoint's metadata."""
+        wanted = {"model.arch": self.model.arch, "model.output_stride": self.model.output_stride}
+        saved = {"model.arch": meta["arch"], "model.output_stride": meta["output_stride"]}
+        differ = [f"{k}={wanted[k]!r} but the checkpoint's is {saved[k]!r}"
+                  for k in wanted if wanted[k] != saved[k]]
+        if differ:
+            raise ConfigError(
+                f"{self.checkpoint} is not the network the config names: {'; '.join(differ)}. "
+                "Pass the checkpoint's own settings ("
+                + " ".join(f"{k}={v}" for k, v in saved.items())
+                + ", or the model= / experiment= it was trained with), or another "
+                "model.checkpoint.")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ way.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,13 @@ from wsol.cam.cache_key import (
     key_inputs,
     pretrained_fingerprint,
 )
+from wsol.cam.store import require_same_settings
 from wsol.datasets.records import LabelledImages
 from wsol.io.atomic import atomic_write_json
-from wsol.io.manifest import jsonable
+from wsol.io.manifest import differences, jsonable
 from wsol.models.checkpoint import require_checkpoint
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ def _quick_check(run: Run, weights: tuple[Path, dict[str, Any]]) -> dict[str, An
     return {"dataset": {"format": data.format, "root": str(run.data.root.resolve()),
                         "split": data.cam_split, "images": _image_stamps(run, images)},
             "input_size": data.input_size, "class_names": list(run.class_names()),
-            "cam": _cam_settings(run), "weights": {**file_stamp(path), **extra}}
+            "cam": _cam_settings(run), "target_layer": run.config.model.target_layer,
+            "weights": {**file_stamp(path), **extra}}
 
 
 def cam_location(run: Run, images: LabelledImages | None = None) -> CamLocation:
@@ -103,7 +108,8 @@ def cam_location(run: Run, images: LabelledImages | None = None) -> CamLocation:
                         ids=list(images.ids), input_size=data.input_size, model=model,
                         class_names=run.class_names(), cam_cfg=asdict(run.config.cam),
                         image_stamps=_image_stamps(run, images),
-                        class_lists=[np.flatnonzero(row).tolist() for row in images.labels])
+                        class_lists=[np.flatnonzero(row).tolist() for row in images.labels],
+                        target_layer=run.config.model.target_layer)
     key = cache_key(inputs)
     store = run.store_dir if run.store_dir is not None else run.cache_dir / "cams" / key
     return CamLocation(store, key, inputs)
@@ -121,21 +127,33 @@ def store_for_reading(run: Run) -> Path | None:
     """The store a reading stage (localize, evaluate) should use, or None when no model
     identifies one (nothing was ever computed for this configuration).
 
-    Order: ``cam.store_dir``; this run's record if it still matches; the keyed cache when a
-    weights file identifies the model.
+    Order: ``cam.store_dir`` (refused, when a weights file identifies the model, if its
+    manifest describes other maps or it holds maps without one); this run's record if it
+    still matches; the keyed cache when a weights file identifies the model (with a warning
+    when the run's record names another store).
     """
-    if run.store_dir is not None:
-        return run.store_dir
     if "store" in run._memo:
         return run._memo["store"]
     weights = weights_file(run)
+    if run.store_dir is not None:
+        if weights is None:  # no model names the maps: the pinned ones are scored as they are
+            return run.store_dir
+        location = cam_location(run)  # refused if its manifest describes other maps
+        require_same_settings(location.path, location.inputs)
+        run._memo["store"] = location.path
+        return location.path
     path = None
     if weights is not None:
         record = _read_record(run.cam_record_path)
-        if record and record.get("check") == jsonable(_quick_check(run, weights)):
+        check = jsonable(_quick_check(run, weights))
+        if record and record.get("check") == check:
             path = Path(record["path"])
         else:
             path = cam_location(run).path
+            if record and isinstance(record.get("check"), dict) and record["path"] != str(path):
+                log.warning("%s records maps made with other settings (%s); scoring the store "
+                            "of the settings asked for now, %s", run.cam_record_path,
+                            differences(record["check"], check), path)
     if path is not None:  # None may change: a train stage of this run makes the model later
         run._memo["store"] = path
     return path

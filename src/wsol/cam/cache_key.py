@@ -5,9 +5,9 @@ resolved root, split name, a hash of the ordered image ids, a hash of each image
 modification time, so an image replaced or edited under the same id gets new maps, and, with
 ``cam.classes=gt``, of each image's labelled classes, which decide the maps made), the input
 size, the model weights (the checkpoint file's hash, or the torchvision weights name + its
-file's hash), the class names and the CAM settings that change maps. Settings that only
-change speed (batch size, channels_last, workers, devices) are left out, so changing them
-reuses the maps.
+file's hash) with the explained layer when ``model.target_layer`` names one, the class names
+and the CAM settings that change maps. Settings that only change speed (batch size,
+channels_last, workers, devices) are left out, so changing them reuses the maps.
 """
 
 from __future__ import annotations
@@ -118,10 +118,13 @@ def pretrained_fingerprint(arch: str, weights_name: str, weights_file: str | os.
 def key_inputs(*, data_format: str, root: str | os.PathLike, split: str, ids: Sequence[str],
                input_size: int, model: Mapping[str, Any], class_names: Sequence[str],
                cam_cfg: Mapping[str, Any], image_stamps: str,
-               class_lists: Sequence[Sequence[int]] | None = None) -> dict[str, Any]:
+               class_lists: Sequence[Sequence[int]] | None = None,
+               target_layer: str | None = None) -> dict[str, Any]:
     """Everything that determines the maps, as a JSON-able dict (stored in the manifest).
 
     image_stamps: ``image_stamps_sha256`` of the split's image files, in ``ids`` order.
+    target_layer: ``model.target_layer`` when set (the maps of another layer are other maps);
+    None, the architecture's own layer, adds nothing, so keys made before it joined still match.
     class_lists: each image's labelled classes (in ``ids`` order); required with
     ``cam.classes=gt``, where they pick the maps made (an edited annotation gets new maps).
     """
@@ -133,10 +136,13 @@ def key_inputs(*, data_format: str, root: str | os.PathLike, split: str, ids: Se
         if class_lists is None or len(class_lists) != len(ids):
             raise ValueError("cam.classes=gt: key_inputs needs one class list per image")
         dataset["labels_sha256"] = labels_sha256(class_lists)
+    model = dict(model)
+    if target_layer is not None:
+        model["target_layer"] = str(target_layer)
     return {
         "dataset": dataset,
         "input_size": int(input_size),
-        "model": dict(model),
+        "model": model,
         "class_names": [str(n) for n in class_names],
         "cam": cam,
     }

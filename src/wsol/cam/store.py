@@ -69,11 +69,12 @@ class CamStore:
         self.manifest: dict[str, Any] = {"format": 1, "dtype": "float16", "settings": None}
         if self.directory.is_dir():
             remove_stale_temps(self.directory)
-        if self._manifest_path.exists():
-            self.manifest = _read_manifest(self._manifest_path)
-            if settings is not None and self.manifest.get("settings") != jsonable(settings):
-                raise ConfigError(mismatch_message(self._manifest_path,
-                                                    self.manifest.get("settings"), settings))
+        if settings is not None:
+            found = require_same_settings(self.directory, settings)
+        else:
+            found = _read_manifest(self._manifest_path) if self._manifest_path.exists() else None
+        if found is not None:
+            self.manifest = found
         elif settings is not None:
             self.manifest.update(settings=jsonable(settings), key=key,
                                  expected_images=expected_images)
@@ -286,6 +287,28 @@ def _class_ids(class_ids, cams: np.ndarray, image_id: str) -> np.ndarray:
             f"got {cams.shape} for image {image_id!r}"
         )
     return ids
+
+
+def require_same_settings(directory: Path, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The manifest of the store in ``directory`` when it was made with ``settings``; None when
+    no store is there yet (no manifest, no map file). A manifest of other settings, or map files
+    without a manifest (maps of unknown origin: copied in, or their record deleted), raise
+    ConfigError naming the directory and the ways out; nothing is written."""
+    path = Path(directory) / MANIFEST
+    if path.exists():
+        manifest = _read_manifest(path)
+        if manifest.get("settings") != jsonable(settings):
+            raise ConfigError(mismatch_message(path, manifest.get("settings"), settings))
+        return manifest
+    if Path(directory).is_dir():
+        maps = sum(1 for name in os.listdir(directory) if name.endswith(_SUFFIX))
+        if maps:
+            raise ConfigError(
+                f"{directory} holds {maps} map file(s) but no {MANIFEST}, so nothing says which "
+                "model and settings made them; they are not used as this configuration's maps. "
+                "Point cam.store_dir at an empty or new directory, or delete those files to "
+                "compute the maps there.")
+    return None
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
