@@ -132,11 +132,14 @@ def test_requested_processes(devices, nodes, expected, monkeypatch):
     assert requested_processes(TrainerConfig(devices=devices, num_nodes=nodes)) == expected
 
 
+OWNED_KEY = {"evaluate": "eval/done"}  # a key of each stage's own (StageSpec.metrics)
+
+
 def _fake_stages(monkeypatch, calls: list[str]) -> None:
     def load(name):
         def stage(run):
             calls.append(name)
-            return {f"{name}/done": 1.0}
+            return {OWNED_KEY.get(name, f"{name}/done"): 1.0}
         return stage
     monkeypatch.setattr(pipeline, "_load_stage", load)
     monkeypatch.setattr(pipeline, "barrier", lambda: calls.append("barrier"))
@@ -156,7 +159,7 @@ def test_only_rank0_runs_the_reading_stages_and_writes_run_files(monkeypatch, tm
     if rank == 0:
         assert calls == ["train", "barrier", "cam", "barrier", "localize", "evaluate"]
         assert json.loads((run_dir / "metrics.json").read_text()) == metrics
-        assert set(metrics) == {"train/done", "cam/done", "localize/done", "evaluate/done"}
+        assert set(metrics) == {"train/done", "cam/done", "localize/done", "eval/done"}
         assert (run_dir / "run_info.json").is_file()
     else:
         assert calls == ["train", "barrier", "cam", "barrier"]

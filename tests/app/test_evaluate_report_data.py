@@ -162,3 +162,24 @@ def test_the_report_stage_writes_a_page_with_the_runs_tables_and_gallery(gt_run,
     assert f"{metrics['loc/maxboxacc']:.2f}" in html
     assert all(name in html for name in per_class)
     assert "seed IoU" in html and "classifier AP" not in html  # no train stage: no AP column
+
+
+def test_the_report_tables_show_this_runs_numbers_under_its_run_directory(
+        gt_run, tiny_demo_tree, tmp_path):
+    """A run without experiment= (as the plain demo, and every in-process run) appears in its
+    own tables.md; a newer run elsewhere does not stand in for it."""
+    run_dir, _, metrics = gt_run
+    newer = tmp_path / "outputs" / "newer"
+    newer.mkdir(parents=True)
+    (newer / "run_info.json").write_text(json.dumps({"experiment": "", "command": "x"}))
+    (newer / "metrics.json").write_text(json.dumps({"loc/maxboxacc": 1.0}))
+    run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}", "stages=[report]",
+                 f"cam.store_dir={run_dir / 'cams'}", "report.gallery_per_class=1",
+                 "report.thumb_height=40", f"report.search_dirs=[{tmp_path / 'outputs'}]",
+                 *FAST)
+    with open(run_dir / "tables.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["published"] == "—"]
+    assert {r["setting"]: r["ours"] for r in rows} == {
+        k: f"{metrics[k]:.2f}" for k in ("loc/gt_known", "loc/maxboxacc",
+                                          "baseline/center/maxboxacc", "seg/miou_best")}
+    assert {r["source"] for r in rows} == {str(run_dir)}

@@ -88,6 +88,16 @@ def test_two_job_joblib_sweep_writes_both_runs_and_the_summary(tiny_demo_tree, t
     assert [r["job"] for r in rows] == ["0", "1"]
     assert {float(r["seg/miou"]) for r in rows} == _four_digits(miou.values())
     assert "eval.bg_threshold=0.2" in (sweep / "sweep_summary.md").read_text()
+    # a second sweep into the same folder: its summary is its one job, not the first's two
+    again = run_cli("-m", "hydra/launcher=local_parallel", f"hydra.sweep.dir={sweep}",
+                    "stages=[evaluate]", f"cam.store_dir={store}", "eval.num_figures=0",
+                    "eval.bg_threshold=0.3", *data, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = list(csv.DictReader((sweep / "sweep_summary.csv").open()))
+    assert [(r["job"], r["overrides"].split("eval.bg_threshold=")[1].split()[0])
+            for r in rows] == [("0", "0.3")]
+    assert "sweep of 1 runs" in again.stdout
+    assert "Left out: job folder(s) 1 " in (sweep / "sweep_summary.md").read_text()
 
 
 def _four_digits(values) -> set[float]:

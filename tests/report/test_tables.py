@@ -62,3 +62,39 @@ def test_wsolevaluation_rows_tell_methods_apart(tmp_path):
     assert has["published"] == "53.40" and has["ours"].startswith("not run here")
     assert has["command"] == ("python scripts/run.py experiment=cub_inception_v3_cam "
                               "model.wsol_method=has")
+
+
+def test_the_reported_run_stands_for_its_experiment_and_each_row_names_its_run(tmp_path):
+    """D10: a newer smoke run of the same experiment does not replace the reported run's
+    numbers, and the source column says which run directory they come from."""
+    import os
+
+    _write_run(tmp_path / "big", "demo", {"loc/maxboxacc": 70.0}, "big command")
+    _write_run(tmp_path / "tiny", "demo", {"loc/maxboxacc": 20.0}, "tiny command")
+    _write_run(tmp_path / "irn_old", "voc_resnet", {"seg/miou": 40.0}, "old command")
+    _write_run(tmp_path / "irn_new", "voc_resnet", {"seg/miou": 47.91}, "new command")
+    for name in ("big", "irn_old"):
+        os.utime(tmp_path / name / "metrics.json", (1, 1))
+    table = build_table(find_runs([tmp_path], first=tmp_path / "big"),
+                        extra={"demo": ["loc/maxboxacc"]})
+    demo = [r for r in table if r["table"].startswith("demo")]
+    assert [(r["ours"], r["source"], r["command"]) for r in demo] == [
+        ("70.00", str(tmp_path / "big"), "big command")]
+    irn = next(r for r in table if r["setting"].startswith("ResNet-50, τ"))
+    assert irn["ours"] == "47.91" and irn["command"] == "new command"  # others: the newest
+    without_first = build_table(find_runs([tmp_path]), extra={"demo": ["loc/maxboxacc"]})
+    assert [(r["ours"], r["source"]) for r in without_first if r["table"].startswith("demo")] \
+        == [("20.00", str(tmp_path / "tiny"))]
+
+
+def test_a_run_without_experiment_appears_in_its_own_tables_only(tmp_path):
+    _write_run(tmp_path / "plain", "", {"loc/maxboxacc": 33.3, "seg/miou_best": 44.4})
+    _write_run(tmp_path / "other_plain", "", {"loc/maxboxacc": 99.0})
+    extra = {"demo": ["loc/maxboxacc"], "": ["loc/maxboxacc", "seg/miou_best"]}
+    table = build_table(find_runs([tmp_path], first=tmp_path / "plain"), extra=extra)
+    rows = [r for r in table if r["published"] == "—"]
+    assert [(r["table"], r["setting"], r["ours"], r["source"]) for r in rows] == [
+        ("no experiment= (no published number)", "loc/maxboxacc", "33.30", str(tmp_path / "plain")),
+        ("no experiment= (no published number)", "seg/miou_best", "44.40", str(tmp_path / "plain"))]
+    assert not [r for r in build_table(find_runs([tmp_path]), extra=extra)
+                if r["published"] == "—"]  # nothing says what the other plain runs ran

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from wsol.app.build import Run, build_run
+from wsol.app.carried import carried_metrics, warn_undeclared
 from wsol.app.distributed import (
     barrier,
     is_global_zero,
@@ -42,8 +43,9 @@ def _load_stage(name: str) -> StageFn:
 
 
 def _read_metrics(path: Path) -> dict[str, float]:
-    """Metrics of earlier stages of this run dir (so ``stages=[evaluate]`` keeps ``cls/map``):
-    its finite numbers; nothing from a file that is damaged, not an object, or a folder."""
+    """Metrics of earlier runs in this run dir (so ``stages=[evaluate]`` keeps ``cls/map``;
+    what each stage drops of them: :mod:`wsol.app.carried`): its finite numbers; nothing
+    from a file that is damaged, not an object, or a folder."""
     from wsol.report.tables import load_metrics
 
     return (load_metrics(path) if path.is_file() else None) or {}
@@ -52,7 +54,9 @@ def _read_metrics(path: Path) -> dict[str, float]:
 def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
     """Run ``cfg.stages`` in order in ``cfg.paths.run_dir``; returns the merged metrics.
 
-    ``metrics.json`` is rewritten (atomically) after every stage, so a run killed in a later
+    Each stage's results replace the carried-over numbers it invalidates: its own keys and
+    every later stage's (:func:`wsol.app.carried.carried_metrics`). ``metrics.json`` is
+    rewritten (atomically) after every stage, so a run killed in a later
     stage keeps what the earlier ones measured. Under DDP every rank calls this: train and cam
     run on all ranks, each followed by a barrier; the other stages and every run-level file
     are global rank 0's, and the other ranks return ``{}``.
@@ -67,7 +71,9 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
     apply_threads(run_objects)  # torch / OpenCV threads from the CPUs this run may use
     if is_global_zero():
         atomic_write_json(run_objects.run_dir / "run_info.json", run_info(run_objects.config))
-    metrics = _read_metrics(run_objects.metrics_path)
+    earlier = _read_metrics(run_objects.metrics_path)  # thinned as stages run
+    made: dict[str, float] = {}  # by this run's stages
+    metrics = earlier
     for name in run_objects.stages:
         distributed = name in DISTRIBUTED_STAGES
         if not distributed and not is_global_zero():
@@ -79,7 +85,10 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
         if distributed:
             barrier()  # every rank's files are on disk before anyone reads them
         if is_global_zero():
-            metrics.update(result)
+            warn_undeclared(name, result)
+            earlier = carried_metrics(earlier, name, run_objects)
+            made.update(result)
+            metrics = {**earlier, **made}
             atomic_write_json(run_objects.metrics_path, metrics)
     if not is_global_zero():
         return {}
@@ -111,7 +120,7 @@ def require_writable_dir(run_dir: Path) -> None:
     except OSError as err:
         raise WsolError(
             f"Run directory {run_dir} is not writable ({err.strerror or err}); choose another "
-            "with hydra.run.dir=DIR (hydra.sweep.dir=DIR with -m) or paths.run_dir=DIR, or "
+            "with hydra.run.dir=DIR (hydra.sweep.dir=DIR with -m), or "
             "make it writable (chmod u+w / check the disk is mounted read-write).") from err
 
 

@@ -34,38 +34,62 @@ def load_metrics(path: Path) -> dict[str, float] | None:
             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
 
 
-def find_runs(roots: Iterable[Path]) -> dict[str, dict]:
-    """The newest finished run per experiment under ``roots``.
+def read_run(run_dir: Path) -> tuple[str, dict] | None:
+    """``(experiment, entry)`` of a finished run directory, or None when it holds no readable
+    ``run_info.json`` + ``metrics.json`` (not ours, or damaged by hand: our writes are atomic).
+
+    experiment: the ``experiment=`` name (``NAME+METHOD`` for a method variant of a CAM
+    recipe; ``""`` for a run without ``experiment=``); entry: ``{"metrics", "command",
+    "run_dir"}``.
+    """
+    run_dir = Path(run_dir)
+    info_path, metrics_path = run_dir / "run_info.json", run_dir / "metrics.json"
+    if not (info_path.is_file() and metrics_path.is_file()):
+        return None
+    info, metrics = load_json_dict(info_path), load_metrics(metrics_path)
+    if info is None or metrics is None:
+        return None
+    name = info.get("experiment")
+    name = name if isinstance(name, str) else ""
+    variant = info.get("variant")
+    if name and variant and isinstance(variant, str):  # a method on a CAM recipe
+        name = f"{name}+{variant}"
+    return name, {"metrics": metrics, "command": str(info.get("command", "")),
+                  "run_dir": str(run_dir)}
+
+
+def find_runs(roots: Iterable[Path], first: Path | None = None) -> dict[str, dict]:
+    """One finished run per experiment under ``roots``: ``first``'s for its own experiment
+    (the run a report is about, whatever ran since; ``""`` when it has no ``experiment=``),
+    else the newest (by ``metrics.json`` time). Runs without ``experiment=`` other than
+    ``first`` are left out (nothing says what they ran).
 
     Returns ``{experiment: {"metrics": {...}, "command": str, "run_dir": str}}``.
     """
     found: dict[str, tuple[float, dict]] = {}
     for root in roots:
         for info_path in Path(root).rglob("run_info.json"):
-            metrics_path = info_path.with_name("metrics.json")
-            if not metrics_path.is_file():
+            read = read_run(info_path.parent)
+            if read is None or not read[0]:
                 continue
-            info, metrics = load_json_dict(info_path), load_metrics(metrics_path)
-            if info is None or metrics is None:
-                continue  # not ours or damaged by hand; our own writes are atomic
-            stamp = metrics_path.stat().st_mtime
-            name = info.get("experiment")
-            name = name if isinstance(name, str) else None
-            variant = info.get("variant")
-            if name and variant and isinstance(variant, str):  # a method on a CAM recipe
-                name = f"{name}+{variant}"
-            if name and (name not in found or stamp > found[name][0]):
-                found[name] = (stamp, {"metrics": metrics, "command": str(info.get("command", "")),
-                                       "run_dir": str(info_path.parent)})
-    return {name: entry for name, (_, entry) in found.items()}
+            name, entry = read
+            stamp = (info_path.parent / "metrics.json").stat().st_mtime
+            if name not in found or stamp > found[name][0]:
+                found[name] = (stamp, entry)
+    runs = {name: entry for name, (_, entry) in found.items()}
+    own = read_run(first) if first is not None else None
+    if own is not None:
+        runs[own[0]] = own[1]
+    return runs
 
 
 def build_table(runs: dict[str, dict], rows: Sequence[PaperRow] = PAPER_ROWS,
                 extra: dict[str, Sequence[str]] | None = None) -> list[dict[str, str]]:
     """One dict per published row, with ``ours`` filled from ``runs`` or saying why not.
 
-    ``extra`` maps an experiment with no published number (e.g. the demo) to metric keys shown
-    as additional rows.
+    ``extra`` maps an experiment with no published number (e.g. the demo; ``""``: a run
+    without ``experiment=``) to metric keys shown as additional rows, whose source is the run
+    directory the numbers were read from.
     """
     table = []
     for row in rows:
@@ -84,8 +108,9 @@ def build_table(runs: dict[str, dict], rows: Sequence[PaperRow] = PAPER_ROWS,
         run = runs.get(experiment)
         for key in keys:
             if run and key in run["metrics"]:
-                table.append({"table": f"{experiment} (no published number)", "setting": key,
-                              "metric": "%", "published": "—", "source": "this run",
+                label = experiment or "no experiment="
+                table.append({"table": f"{label} (no published number)", "setting": key,
+                              "metric": "%", "published": "—", "source": run["run_dir"],
                               "ours": f"{run['metrics'][key]:.2f}", "command": run["command"]})
     return table
 

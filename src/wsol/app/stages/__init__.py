@@ -1,9 +1,14 @@
-"""Pipeline stages, in pipeline order, and what each reads.
+"""Pipeline stages, in pipeline order, what each reads and which metrics it writes.
 
 Each stage is a plain function ``stage(run) -> metrics`` over the run objects
 (:class:`wsol.app.build.Run`); stages talk to each other only through files in the run
 directory or the CAM cache, so any stage reruns alone. A stage's module is imported only when
 it runs, so a stage list never pays for (or breaks on) the imports of stages it does not use.
+
+``metrics`` is the one declaration of which ``metrics.json`` keys belong to which stage: the
+pipeline drops a stage's keys, and those of every later stage, from the carried-over
+``metrics.json`` when the stage runs (:mod:`wsol.app.carried`), and warns when a stage returns
+a key it does not declare (tests turn that warning into a failure).
 """
 
 from __future__ import annotations
@@ -15,28 +20,38 @@ from dataclasses import dataclass
 class StageSpec:
     """function: ``"module:function"``; distributed: every DDP rank runs it on its share of
     the data (the others run on global rank 0 after a barrier); reads: the inputs it needs
-    (names of :data:`wsol.app.preflight.INPUTS`), checked before any stage starts."""
+    (names of :data:`wsol.app.preflight.INPUTS`), checked before any stage starts; metrics:
+    shell-style patterns (:func:`fnmatch.fnmatchcase`, ``*`` spans ``/``) of every
+    ``metrics.json`` key it may return."""
 
     function: str
     distributed: bool
     reads: tuple[str, ...]
+    metrics: tuple[str, ...]
 
 
 STAGES: dict[str, StageSpec] = {
     "train": StageSpec("wsol.app.stages.train:train_stage", True,
-                       ("train_split", "init_weights")),
-    "cam": StageSpec("wsol.app.stages.cam:cam_stage", True, ("cam_split", "classifier")),
+                       ("train_split", "init_weights"), ("train/*", "cls/map")),
+    # ``<split>/cam/images``: the maps of eval.select_split
+    "cam": StageSpec("wsol.app.stages.cam:cam_stage", True, ("cam_split", "classifier"),
+                     ("cam/*", "*/cam/images")),
     "localize": StageSpec("wsol.app.stages.localize:localize_stage", False,
-                          ("cam_split", "cam_store")),
+                          ("cam_split", "cam_store"), ("localize/*",)),
+    # ``<split>/{loc,cls,seg}/*``: the selection split's own scores (wsol.app.selection)
     "evaluate": StageSpec("wsol.app.stages.evaluate:evaluate_stage", False,
                           ("scored_split", "cam_store_or_seeds", "selection_store",
-                           "seeds_dir", "faith_classifier")),
+                           "seeds_dir", "faith_classifier"),
+                          ("loc/*", "baseline/*", "seg/miou", "seg/miou_best",
+                           "seg/best_threshold", "cls/top*_err", "eval/*", "data/*", "seeds/*",
+                           "faith/*", "protocol/*", "*/loc/*", "*/cls/*", "*/seg/*")),
     "pseudo": StageSpec("wsol.app.stages.pseudo:pseudo_stage", False,
-                        ("cam_split", "cam_store", "pseudo_dir")),
+                        ("cam_split", "cam_store", "pseudo_dir"), ("pseudo/*", "seg/pseudo_*")),
     "segment": StageSpec("wsol.app.stages.segment:segment_stage", True,
-                         ("val_masks", "pseudo_labels", "segment_init")),
+                         ("val_masks", "pseudo_labels", "segment_init"),
+                         ("segment/*", "seg/val_miou")),
     "sanity": StageSpec("wsol.app.stages.sanity:sanity_stage", False,
-                        ("cam_split", "classifier", "sanity_train_split")),
-    "report": StageSpec("wsol.app.stages.report:report_stage", False, ()),
+                        ("cam_split", "classifier", "sanity_train_split"), ("sanity/*",)),
+    "report": StageSpec("wsol.app.stages.report:report_stage", False, (), ()),
 }
 STAGE_ORDER = tuple(STAGES)

@@ -59,6 +59,8 @@ def evaluate_stage(run: Run) -> dict[str, float]:
                                                        _store(selection))
             metrics.update(selection_metrics(select_suite, suite, split, cfg.data.cam_split,
                                              select_metrics))
+    else:  # the files scored maps write would be an earlier evaluate's
+        _remove(run, MAP_FILES)
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
     if cfg.eval.faithfulness and run.classifier.kind == "none":
@@ -74,6 +76,18 @@ def evaluate_stage(run: Run) -> dict[str, float]:
     metrics["data/dropped_empty_images"] = float(images.dropped_empty)
     metrics["data/blacklisted_images"] = float(images.blacklisted)  # ILSVRC's, when given
     return metrics
+
+
+# what scoring maps writes into the run directory (the report reads them)
+MAP_FILES = ("curves.csv", "figures/curves.png", "figures/examples.png", "per_class.json",
+             "per_pair.csv")
+
+
+def _remove(run: Run, names: tuple[str, ...]) -> None:
+    """Delete these run-directory files left by an earlier evaluate, so none of them
+    disagrees with the metrics.json this one writes."""
+    for name in names:
+        (run.run_dir / name).unlink(missing_ok=True)
 
 
 def _store(run: Run) -> CamStore | None:
@@ -128,8 +142,10 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore, report_files:
     write_curves(run.curves_path, run.figures_dir, suite.cam_grid,
                  suite.boxes.curves() if boxed else {}, suite.center.curves() if boxed else {},
                  suite.bg_grid, suite.seg_curve())
-    save_example_figures(run.figures_dir / "examples.png", store, images, names,
-                         cfg.eval.num_figures, cfg.eval.box_protocol, cfg.eval.box_threshold)
+    if save_example_figures(run.figures_dir / "examples.png", store, images, names,
+                            cfg.eval.num_figures, cfg.eval.box_protocol,
+                            cfg.eval.box_threshold) is None:  # eval.num_figures=0
+        _remove(run, ("figures/examples.png",))
     return suite, metrics
 
 

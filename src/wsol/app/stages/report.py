@@ -1,5 +1,7 @@
-"""Report stage: ``tables.md`` / ``tables.csv`` with this run and earlier runs beside the papers,
-and ``report.html``, this run's browsable report (see :mod:`wsol.app.stages.report_html`)."""
+"""Report stage: ``tables.md`` / ``tables.csv`` with this run (for its own experiment) and the
+newest runs of other experiments beside the papers, each extra row naming the run directory it
+was read from; and ``report.html``, this run's browsable report (see
+:mod:`wsol.app.stages.report_html`)."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ WSSS_KEYS = ("seg/pseudo_seed_miou", "seg/pseudo_miou_unrefined", "seg/pseudo_mi
 
 def report_stage(run: Run) -> dict[str, float]:
     """Write the paper tables from this run plus the runs under ``report.search_dirs``."""
-    roots = [run.run_dir] + [absolute_path(p) for p in run.config.report.search_dirs]
-    table = build_table(find_runs(dict.fromkeys(roots)), extra={"demo": DEMO_KEYS,
-                                                               "demo_wsss": WSSS_KEYS})
+    roots = [absolute_path(p) for p in run.config.report.search_dirs]
+    # this run's numbers stand for its experiment, even when a newer run of it exists; a run
+    # without experiment= (the plain demo) gets its own rows
+    runs = find_runs(dict.fromkeys(roots), first=run.run_dir)
+    table = build_table(runs, extra={"demo": DEMO_KEYS, "demo_wsss": WSSS_KEYS,
+                                     "": DEMO_KEYS + WSSS_KEYS})
     atomic_write_text(run.run_dir / "tables.md", render_markdown(table))
     atomic_write_text(run.run_dir / "tables.csv", render_csv(table))
     from wsol.app.stages.report_html import write_report_html

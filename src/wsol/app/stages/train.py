@@ -85,6 +85,8 @@ def train_stage(run: Run) -> dict[str, float]:
     metrics = {"train/seconds": round(seconds, 1)}
     if not trainer.is_global_zero:
         return metrics
+    # an earlier model's class table must not outlive it when this one's mAP is left out
+    (run.run_dir / "class_ap.json").unlink(missing_ok=True)
     # The reported mAP is the final model's over the whole split, scored once by rank 0: under
     # DDP the validation loop pads each rank's shard with repeated images, and with a sparse
     # validation schedule the last logged val/map may be epochs old.

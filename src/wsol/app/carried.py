@@ -1,0 +1,76 @@
+"""Which numbers of a run directory's earlier ``metrics.json`` a new run keeps.
+
+A run directory's ``metrics.json`` is carried from run to run so that ``stages=[evaluate]``
+keeps the ``cls/map`` its train stage measured. The rule, applied as each stage's results are
+added (:func:`carried_metrics`):
+
+* a stage that runs drops every carried key that it **or any later stage** writes (pipeline
+  order, :data:`wsol.app.stages.STAGES`): a new model invalidates everything downstream, new
+  maps invalidate the localize / evaluate / pseudo / ... numbers, and an evaluate with other
+  ``eval.*`` settings replaces every evaluate key, including ones it no longer writes;
+* a run that explains a classifier other than the run directory's own ``model.pt``
+  (``model.checkpoint=`` elsewhere, torchvision weights) keeps nothing, because even the train
+  stage's ``cls/map`` describes another network; the report stage, which writes no numbers,
+  never triggers this;
+* a key that no stage declares (hand-written, or from an older wsol) is never carried.
+
+Which stage writes which key is declared once, in ``StageSpec.metrics``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from wsol.app.build import Run
+from wsol.app.stages import STAGE_ORDER, STAGES
+
+
+class UndeclaredMetricWarning(UserWarning):
+    """A stage returned a key its ``StageSpec.metrics`` does not declare (a wsol bug: a later
+    run could not tell the key is stale). The test suite turns it into an error."""
+
+
+def owners(key: str) -> tuple[str, ...]:
+    """The stages whose declared patterns match ``key``, in pipeline order."""
+    return tuple(name for name in STAGE_ORDER
+                 if any(fnmatchcase(key, pattern) for pattern in STAGES[name].metrics))
+
+
+def explains_other_model(run: Run) -> bool:
+    """True when the run's classifier is not this run directory's own ``model.pt``."""
+    source = run.classifier
+    if source.kind == "pretrained":
+        return True
+    if source.kind != "checkpoint" or source.checkpoint is None:
+        return False  # "trained" runs the train stage; "none" explains nothing
+    return Path(source.checkpoint).resolve() != (run.run_dir / "model.pt").resolve()
+
+
+def carried_metrics(metrics: Mapping[str, float], stage: str, run: Run) -> dict[str, float]:
+    """``metrics`` without the keys that ``stage`` invalidates (see the module docstring).
+
+    metrics: the numbers earlier runs left in the run directory (never this run's own, which
+    no stage of this run makes stale); stage: the stage whose results are about to be added.
+    """
+    start = STAGE_ORDER.index(stage)
+    if STAGES[stage].metrics and explains_other_model(run):
+        start = 0
+    invalidated = set(STAGE_ORDER[start:])
+    return {key: value for key, value in metrics.items()
+            if (found := owners(key)) and not invalidated.intersection(found)}
+
+
+def warn_undeclared(stage: str, result: Mapping[str, float]) -> list[str]:
+    """Warn (:class:`UndeclaredMetricWarning`) about the keys of ``result`` that ``stage``'s
+    ``StageSpec.metrics`` does not declare; returns them."""
+    patterns = STAGES[stage].metrics
+    undeclared = [k for k in result if not any(fnmatchcase(k, p) for p in patterns)]
+    if undeclared:
+        warnings.warn(f"stage {stage} returned metrics.json keys its StageSpec.metrics "
+                      f"(src/wsol/app/stages/__init__.py) does not declare: {undeclared}; a "
+                      "later run could not drop them when they are stale",
+                      UndeclaredMetricWarning, stacklevel=2)
+    return undeclared
