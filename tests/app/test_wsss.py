@@ -14,6 +14,7 @@ from wsol.cam import CamStore
 from wsol.datasets.classes import SHAPE_CLASSES
 from wsol.datasets.voc import VOCDataset
 from wsol.errors import ConfigError, DataError
+from wsol.pseudo.folder import PseudoLabelFolder
 
 TINY = ["experiment=demo_wsss", "data.generate.num_images=60", "trainer.max_epochs=1",
         "segment.max_epochs=1", "pseudo.max_images=null", "eval.num_figures=2"]
@@ -158,3 +159,105 @@ def test_segment_weights_of_another_architecture_stop_before_training(tiny_demo_
         run_pipeline(tmp_path / "run", f"paths.data_dir={tiny_demo_tree}", *TINY,
                      "segment.weights=ResNet50_Weights.IMAGENET1K_V1")
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+# -- a pseudo-label folder is trusted only when the pseudo stage made it from the same maps --
+
+FAST = ("data.input_size=32", "trainer.limit_train_batches=2", "model.weights=null",
+        "pseudo.refiner=none", "pseudo.num_workers=0")
+
+
+class Killed(Exception):
+    """Stands for the process being killed in the middle of the pseudo stage."""
+
+
+def test_a_folder_holding_labels_but_no_manifest_is_refused_not_adopted(
+        tiny_demo_tree, gt_store, tmp_path, monkeypatch):
+    """Ground-truth masks copied into pseudo.dir were adopted as "already made" (mIoU 100):
+    now refused before any stage, like the run's own folder once its manifest is gone; a
+    killed run still resumes, as its manifest is written before the first label."""
+    root = tiny_demo_tree / "demo" / "VOCshapes"
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    for image_id in VOCDataset(root, "val", SHAPE_CLASSES).ids:
+        shutil.copy(root / "SegmentationClass" / f"{image_id}.png", fake)
+    copied = _files(fake)
+    with pytest.raises(ConfigError) as err:
+        _gt_run(tiny_demo_tree, gt_store, tmp_path / "run", *FAST, "stages=[pseudo]",
+                f"pseudo.dir={fake}")
+    message = str(err.value)
+    assert "\n" not in message and str(fake) in message and "no manifest.json" in message
+    assert "set pseudo.dir to an empty or new folder, or remove those files" in message
+    assert _files(fake) == copied and not (fake / "manifest.json").exists()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+    reference = tmp_path / "reference"
+    _gt_run(tiny_demo_tree, gt_store, reference, *FAST, "stages=[pseudo]")
+    real_write = PseudoLabelFolder.write
+
+    def write_once_then_die(self, image_id, label):
+        if list(self.directory.glob("*.png")):
+            raise Killed
+        real_write(self, image_id, label)
+
+    run_dir = tmp_path / "own"
+    with monkeypatch.context() as patch:
+        patch.setattr(PseudoLabelFolder, "write", write_once_then_die)
+        with pytest.raises(Killed):
+            _gt_run(tiny_demo_tree, gt_store, run_dir, *FAST, "stages=[pseudo]")
+    assert (run_dir / "pseudo" / "manifest.json").is_file()
+    assert len(_files(run_dir / "pseudo")) == 1
+    _gt_run(tiny_demo_tree, gt_store, run_dir, *FAST, "stages=[pseudo]")  # resumes
+    assert _files(run_dir / "pseudo") == _files(reference / "pseudo")
+    (run_dir / "pseudo" / "manifest.json").unlink()
+    with pytest.raises(ConfigError, match="no manifest.json"):
+        _gt_run(tiny_demo_tree, gt_store, run_dir, *FAST, "stages=[pseudo]")
+    assert not (run_dir / "pseudo" / "manifest.json").exists()
+
+
+def test_a_run_that_trains_is_refused_before_training_when_the_folder_holds_labels(
+        tiny_demo_tree, gt_store, tmp_path):
+    """A new model makes new maps: labels of the old ones in the folder would be mixed with
+    them, so the refusal comes before the train stage (it came after train and cam)."""
+    run_dir = tmp_path / "run"
+    _gt_run(tiny_demo_tree, gt_store, run_dir, *FAST, "stages=[pseudo]")
+    made = _files(run_dir / "pseudo")
+    with pytest.raises(ConfigError) as err:
+        run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}", *TINY, *FAST,
+                     "data.cam_split=val", "stages=[train,cam,pseudo]")
+    for name in ("model.pt", "train_logs", "cam_store.json"):
+        assert not (run_dir / name).exists(), name
+    message = str(err.value)
+    assert "\n" not in message and str(run_dir / "pseudo") in message
+    assert f"CAM store {gt_store}" in message and "train stage makes a new model" in message
+    assert _files(run_dir / "pseudo") == made
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_demo_tree, tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("wsss_model") / "run"
+    run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}", *TINY, *FAST, "stages=[train]")
+    return run_dir / "model.pt"
+
+
+def test_cam_and_pseudo_compare_the_store_key_before_the_cam_stage(tiny_demo_tree, tiny_model,
+                                                                   tmp_path):
+    """With cam (no train) the store key is known up front: the same settings resume the
+    folder, other map settings are refused before any map is made."""
+    labels, cache = tmp_path / "labels", tmp_path / "cache"
+    args = (f"paths.data_dir={tiny_demo_tree}", *TINY, *FAST, "data.cam_split=val",
+            f"model.checkpoint={tiny_model}",
+            f"pseudo.dir={labels}", "stages=[cam,pseudo]")
+    run_pipeline(tmp_path / "a", *args, cache_dir=cache)
+    made = _files(labels)
+    store = json.loads((tmp_path / "a" / "cam_store.json").read_text())
+    run_pipeline(tmp_path / "b", *args, cache_dir=cache)  # same settings: accepted
+    assert _files(labels) == made
+    stores = sorted((cache / "cams").iterdir())
+    with pytest.raises(ConfigError) as err:
+        run_pipeline(tmp_path / "c", *args, "cam.flip=true", cache_dir=cache)
+    message = str(err.value)
+    assert "\n" not in message and f"cam_store: stored '{store['key']}'" in message
+    assert sorted((cache / "cams").iterdir()) == stores  # no map was made
+    assert not (tmp_path / "c" / "cam_store.json").exists()
+    assert _files(labels) == made

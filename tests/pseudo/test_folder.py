@@ -35,3 +35,27 @@ def test_other_settings_are_refused_naming_the_difference(tmp_path):
     PseudoLabelFolder(tmp_path)  # read-only: whatever made them
     with pytest.raises(ValueError):
         PseudoLabelFolder(tmp_path).prepare(1)
+
+
+def test_a_folder_with_files_but_no_manifest_is_refused_and_left_as_it_was(tmp_path):
+    """Files the pseudo stage did not record (another method's labels, masks, a folder whose
+    manifest was deleted) are never adopted: prepare refuses before writing a manifest."""
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        (foreign / name).write_bytes(b"not ours")
+    with pytest.raises(ConfigError) as err:
+        PseudoLabelFolder(foreign, SETTINGS).prepare(4)
+    message = str(err.value)
+    assert "\n" not in message and str(foreign) in message
+    assert "4 files (a.png, b.png, c.png, ...) and no manifest.json" in message
+    assert sorted(p.name for p in foreign.iterdir()) == ["a.png", "b.png", "c.png", "d.png"]
+    # temporary files alone hold no label: the folder counts as new (and they are removed)
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / ".a.png.x1y2.tmp").write_bytes(b"half")
+    PseudoLabelFolder(killed, SETTINGS).prepare(1)
+    assert sorted(p.name for p in killed.iterdir()) == ["manifest.json"]
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        PseudoLabelFolder(tmp_path / "file", SETTINGS).prepare(1)

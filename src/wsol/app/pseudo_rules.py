@@ -2,7 +2,10 @@
 
 A pseudo-label folder records the settings it was made with; a run whose settings differ is
 stopped before any stage with one line naming the difference. The CAM store's key is part of
-those settings but is known up front only when no stage of this run makes the maps.
+those settings. A run whose cam stage makes the maps (no train) computes that key up front and
+compares it; a run that trains a new model cannot know it, so a folder already holding labels
+from a store is refused before the training, not after. A folder holding files but no manifest
+was not made by the pseudo stage and is refused too.
 """
 
 from __future__ import annotations
@@ -14,43 +17,93 @@ from wsol.app.build import Run
 from wsol.app.preflight import Finding
 from wsol.errors import ConfigError, WeightsError, WsolError
 from wsol.io.manifest import differences, jsonable
-from wsol.pseudo.folder import MANIFEST, mismatch_message, read_manifest
+from wsol.pseudo.folder import MANIFEST, mismatch_message, read_manifest, unrecorded_files_error
+
+_NEW_MODEL = "this run's train stage makes a new model, so new maps"
+_NEW_MAPS = "the maps this run's cam stage makes are not known before it runs"
 
 
-def _comparable(run: Run, stored: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(stored, wanted) settings, the CAM store left out where this run makes it anew."""
+def _current_store(run: Run) -> str | None:
+    """The identity of the store a run without train and cam reads (None: none found)."""
     from wsol.app.cam_cache import store_for_reading
-    from wsol.app.stages.pseudo import pseudo_settings
+    from wsol.app.stages.pseudo import store_identity
 
-    store = None
-    if not {"train", "cam"} & set(run.stages):
-        try:
-            store = store_for_reading(run)
-        except WsolError:
-            store = None
-    wanted = jsonable(pseudo_settings(run, store))
-    stored = dict(stored)
-    if "cam_store" not in wanted:
-        stored.pop("cam_store", None)
-    return stored, wanted
+    try:
+        store = store_for_reading(run)
+    except WsolError:
+        return None  # the CAM store rule reports it
+    return store_identity(store) if store is not None else None
 
 
-def _mismatch(run: Run) -> tuple[str, str] | None:
-    """(folder, difference) when the folder holds labels made otherwise; None if it does not."""
-    from wsol.app.stages.pseudo import pseudo_dir
+def _store_ahead(run: Run) -> tuple[str | None, str | None]:
+    """(identity of the store this run's pseudo stage will read, None with the reason it cannot
+    be known before the stages run); (None, None) when no store is found (reported elsewhere).
+
+    With cam (and no train) in the stages it is the keyed store of this configuration: the key
+    recorded in its manifest when the store exists (the cam stage keeps it, or refuses other
+    settings), else the key the cam stage will write.
+    """
+    if "train" in run.stages:
+        return None, _NEW_MODEL
+    if "cam" not in run.stages:
+        return _current_store(run), None
+    from wsol.app.cam_cache import cam_location
+    from wsol.app.stages.pseudo import store_identity
+    from wsol.cam.store import MANIFEST as STORE_MANIFEST
+
+    try:
+        location = cam_location(run)
+    except WsolError:
+        return None, _NEW_MAPS
+    if (location.path / STORE_MANIFEST).is_file():
+        return store_identity(location.path), None
+    return location.key or str(location.path), None
+
+
+def _mismatch(run: Run, writing: bool) -> tuple[str, str] | None:
+    """(folder, difference) when the folder holds labels made otherwise; None if it does not.
+
+    writing: the pseudo stage of this run writes into the folder (the maps it will read are
+    compared, see :func:`_store_ahead`); else segment reads it, and the maps are compared only
+    when no stage of this run makes them. Raises ConfigError when the folder holds labels of a
+    store and this run makes maps whose store is not known before it runs.
+    """
+    from wsol.app.stages.pseudo import pseudo_dir, pseudo_settings
 
     folder = pseudo_dir(run)
     manifest = read_manifest(folder / MANIFEST)
     if manifest is None:
         return None
-    stored, wanted = _comparable(run, manifest.get("settings") or {})
+    stored: dict[str, Any] = dict(manifest.get("settings") or {})
+    if writing:
+        store, unknown = _store_ahead(run)
+    else:
+        store, unknown = (None if {"train", "cam"} & set(run.stages) else _current_store(run),
+                          None)
+    if unknown is not None and "cam_store" in stored:
+        raise ConfigError(
+            f"{folder} holds pseudo-labels made from the maps of CAM store "
+            f"{stored['cam_store']}, but {unknown}: the two would be mixed. Set pseudo.dir to "
+            "another folder or delete this one, or leave train and cam out of stages "
+            "(stages=[pseudo,...]) to complete it from the maps it was made from.")
+    wanted = jsonable(pseudo_settings(run, None))
+    if store is not None:
+        wanted["cam_store"] = store
+    else:
+        stored.pop("cam_store", None)
     return (str(folder), differences(stored, wanted)) if stored != wanted else None
 
 
 def pseudo_dir_findings(run: Run) -> Iterator[Finding]:
-    """The pseudo stage's folder is new, or was made with this run's settings."""
+    """The pseudo stage's folder is new, or was made by it with this run's settings."""
+    from wsol.app.stages.pseudo import pseudo_dir
+
+    refused = unrecorded_files_error(pseudo_dir(run))
+    if refused is not None:
+        yield Finding("pseudo.dir", False, str(refused), "", refused)
+        return
     try:
-        found = _mismatch(run)
+        found = _mismatch(run, writing=True)
     except WsolError as err:
         yield Finding("pseudo.dir", False, str(err), "see the message", err)
         return
@@ -71,7 +124,7 @@ def pseudo_labels_findings(run: Run) -> Iterator[Finding]:
     folder = pseudo_dir(run)
     try:
         manifest = read_manifest(folder / MANIFEST)
-        found = _mismatch(run)
+        found = _mismatch(run, writing=False)
     except WsolError as err:
         yield Finding("pseudo-labels", False, str(err), "see the message", err)
         return

@@ -2,8 +2,10 @@
 
 The manifest records the settings the labels were made with (the CAM store, thresholds,
 refiner); opening the folder with other settings is refused with one line naming the
-difference, so labels of two recipes are never mixed. Every PNG is written atomically, so a
-killed run leaves whole files only and a rerun completes the folder.
+difference, so labels of two recipes are never mixed. The manifest is written before the first
+label, so a folder holding files but no manifest was not made here (or lost its record) and is
+refused rather than adopted. Every PNG is written atomically, so a killed run leaves whole files
+only and a rerun completes the folder.
 """
 
 from __future__ import annotations
@@ -40,9 +42,16 @@ class PseudoLabelFolder:
                 self.directory, differences(stored.get("settings"), self.settings)))
 
     def prepare(self, expected_images: int) -> None:
-        """Create the folder, record the settings, drop temporary files a killed run left."""
+        """Create the folder, record the settings, drop temporary files a killed run left.
+
+        Raises ConfigError when the folder holds files but no manifest (see
+        :func:`unrecorded_files_error`): those labels would be adopted as this run's.
+        """
         if self.settings is None:
             raise ValueError("a read-only PseudoLabelFolder (no settings) cannot be written")
+        refused = unrecorded_files_error(self.directory)
+        if refused is not None:
+            raise refused
         self.directory.mkdir(parents=True, exist_ok=True)
         for entry in os.scandir(self.directory):
             if entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX):
@@ -78,6 +87,36 @@ def mismatch_message(directory: Path | str, difference: str) -> str:
     """The one line that refuses a folder made with other settings."""
     return (f"{directory} holds pseudo-labels made with other settings ({difference}); set "
             "pseudo.dir to another folder, or delete this one to make them again.")
+
+
+def _temporary(name: str) -> bool:
+    """A half-written file of a killed run (:func:`wsol.io.atomic.atomic_write` names)."""
+    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+
+
+def unrecorded_files_error(directory: Path) -> ConfigError | None:
+    """The refusal of a ``directory`` that is a file, or that holds files but no manifest
+    (temporary files aside); None when it is new, empty or has its manifest.
+
+    Such files were not made by the pseudo stage (it records its settings before the first
+    label), or their record was deleted: taking them as this run's labels would score, and
+    train on, whatever they are (ground-truth masks give a pseudo-label mIoU of 100).
+    """
+    if not directory.exists() and not directory.is_symlink():
+        return None
+    if not directory.is_dir():
+        return ConfigError(f"Pseudo-label folder {directory} (pseudo.dir) is not a folder; set "
+                           "pseudo.dir to an empty or new folder.")
+    if (directory / MANIFEST).exists():
+        return None
+    names = sorted(e.name for e in os.scandir(directory) if not _temporary(e.name))
+    if not names:
+        return None
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return ConfigError(f"Pseudo-label folder {directory} (pseudo.dir) already holds {len(names)} "
+                       f"files ({shown}) and no {MANIFEST}, so they were not made by the pseudo "
+                       "stage (or their record is lost); set pseudo.dir to an empty or new "
+                       "folder, or remove those files.")
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

@@ -57,8 +57,13 @@ def pseudo_settings(run: Run, store: Path | None) -> dict[str, Any]:
         "crf": asdict(cfg.pseudo.crf) if cfg.pseudo.refiner == "crf" else None,
     }
     if store is not None:
-        settings["cam_store"] = CamStore(store).manifest.get("key") or str(store)
+        settings["cam_store"] = store_identity(store)
     return settings
+
+
+def store_identity(store: Path) -> str:
+    """What names the maps of ``store`` in a pseudo-label manifest: its key, else its path."""
+    return CamStore(store).manifest.get("key") or str(store)
 
 
 def pseudo_ids(run: Run, images: LabelledImages) -> list[str]:
