@@ -3,8 +3,10 @@
 
 With no arguments it runs the embedded demo end to end. Returns the metric named by
 ``optimize_metric`` so Hydra sweepers can optimise it; exits with status 2 on a user error
-(one ``wsol: error:`` line), including a mistyped config key, group option or value, which is
-checked before Hydra starts.
+(one ``wsol: error:`` line), including a mistyped config key (``+key`` too), group option or
+value, which is checked before Hydra starts; with ``-m`` every sweep job's values are checked
+before the first job runs. The run directory is ``hydra.run.dir=DIR`` (``paths.run_dir`` is
+for in-process use and refused here).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from wsol.app import schema  # noqa: F401  (registers the config schema with Hydra)
 from wsol.errors import WsolError, user_message
@@ -29,34 +30,48 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def refused_key(overrides: list[str]) -> str | None:
+    """Why an override is for in-process use only: ``paths.run_dir`` is Hydra's output dir,
+    and setting it alone would put the results in one folder, run.log and .hydra/ in another."""
+    for override in overrides:
+        if override.lstrip("+~").split("=", 1)[0] == "paths.run_dir":
+            return (f"{override}: the run directory is Hydra's output dir; choose it with "
+                    "hydra.run.dir=DIR (hydra.sweep.dir=DIR with -m), so run.log, .hydra/ and "
+                    "the results share it")
+    return None
+
+
 def check_command_line(argv: list[str]) -> DictConfig | None:
-    """Stop with one line on an override Hydra would refuse with a traceback-like report; the
-    composed config of a single run (None for a sweep or Hydra's own help and printing)."""
-    from wsol.app.compose import check_overrides, compose_config
+    """Stop with one line on an override Hydra would refuse with a traceback-like report, and
+    on any sweep job whose values a rule refuses; the composed config of a single run (None
+    for a sweep or Hydra's own help and printing)."""
+    from wsol.app.compose import compose_config
+    from wsol.app.sweep_jobs import check_sweep
 
     overrides = [a for a in argv if not a.startswith("-")]
     if any(a in ("-h", "--help", "--hydra-help", "--info", "-c", "--cfg") for a in argv):
         return None  # Hydra's own help and config printing
+    problem = refused_key(overrides)
+    if problem:
+        fail(problem)
     try:
         if any(a in ("-m", "--multirun") for a in argv):
-            check_overrides(overrides)  # sweep values: keys and group options only
+            check_sweep(overrides)  # every job composed and its values checked
             return None
         return compose_config(overrides)
-    except WsolError as err:  # a mistyped key, option or value type: one line, before Hydra
+    except WsolError as err:  # a mistyped key, option or value: one line, before Hydra
         fail(user_message(err))
 
 
 def check_values(cfg: DictConfig) -> None:
     """Stop with one line on a value the config rules refuse (``wsol.app.validate``), before
     Hydra starts and, for most keys, before torch is imported."""
-    from wsol.app.build import typed_config
+    from wsol.app.sweep_jobs import typed_for_checks
     from wsol.app.validate import validate_config
 
-    cfg.paths.run_dir = "."  # Hydra's output dir is not known yet; no rule reads it
-    try:
-        config = typed_config(cfg)
-    except OmegaConfBaseException:  # an ${hydra:...} only the app resolves: the run checks
-        return  # the values itself
+    config = typed_for_checks(cfg)
+    if config is None:  # an ${hydra:...} only the app resolves: the run checks the values
+        return
     try:
         validate_config(config)
     except WsolError as err:

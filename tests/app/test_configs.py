@@ -110,7 +110,9 @@ def test_every_key_code_reads_is_declared_once_in_the_schema():
     ("seed=-1", "seed"), ("stages=[evaluate,train]", "stages"),
     ("cam.scales=[1.0,-0.5]", "cam.scales"), ("eval.iou_thresholds=[0]", "eval.iou_thresholds"),
     ("cam.method=gradcamm", "cam.method"), ("model.output_stride=12", "model.output_stride"),
-    ("data.max_image_pixels=0", "data.max_image_pixels")])
+    ("data.max_image_pixels=0", "data.max_image_pixels"),
+    ("eval.cam_threshold_step=1e-7", "eval.cam_threshold_step"),
+    ("eval.bg_threshold_step=0.00005", "eval.bg_threshold_step")])
 def test_every_value_out_of_range_stops_before_any_stage(override, key, tmp_path):
     """Even a cam.* value stops a run whose first stage is training (nothing is trained)."""
     from helpers.runs import run_pipeline
@@ -133,3 +135,24 @@ def test_the_demo_keeps_its_own_recipe():
     assert (cfg.cam.protocol, cfg.data.augment, cfg.model.recipe) == ("default", "rrc",
                                                                       "default")
     assert cfg.eval.score_size is None and list(cfg.cam.scales) == [1.0]
+
+
+def test_a_threshold_grid_is_bounded_whether_stepped_or_listed():
+    """A step of 1e-7 asked numpy for (classes, 10^7) arrays; the finest grid is 1e-4."""
+    import dataclasses
+
+    from wsol.app.build import typed_config
+    from wsol.app.validate import validate_config
+
+    config = typed_config(compose("paths.run_dir=.", "eval.cam_threshold_step=0.0001",
+                                  "eval.bg_threshold_step=0.0001"))
+    validate_config(config)  # 10,001 thresholds: allowed
+    for key in ("cam_thresholds", "bg_thresholds"):
+        for size, ok in ((10_001, True), (10_002, False)):
+            ev = dataclasses.replace(config.eval, **{key: [0.5] * size})
+            changed = dataclasses.replace(config, eval=ev)
+            if ok:
+                validate_config(changed)
+            else:
+                with pytest.raises(ConfigError, match=f"eval.{key}=.* at most 10001 fractions"):
+                    validate_config(changed)

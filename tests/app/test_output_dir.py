@@ -59,3 +59,16 @@ def test_run_dir_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
     run_dir.write_text("not a directory")
     _run_expecting_error(run_dir, monkeypatch)
     assert run_dir.read_text() == "not a directory"
+
+
+def test_a_quoted_run_directory_is_checked_as_hydra_reads_it(tmp_path):
+    """``'hydra.run.dir="DIR/a b"'`` names DIR/a b, not a folder called ``"``."""
+    from wsol.app.output_dir import output_dir_problem
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for argv in ([f'hydra.run.dir="{blocker}/a b"'], ["-m", f"hydra.sweep.dir='{blocker}/é'"]):
+        problem = output_dir_problem(argv, Path("/"))
+        assert problem is not None and problem.startswith(
+            f"Run directory {blocker}/{'a b' if len(argv) == 1 else 'é'} cannot be made: "
+            f"{blocker} is a file"), problem

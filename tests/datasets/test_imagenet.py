@@ -100,6 +100,8 @@ def test_blacklist_leaves_out_the_listed_val_indices(imagenet_tree, tmp_path):
     gone = {"ILSVRC2012_val_00000002", "ILSVRC2012_val_00000005", "ILSVRC2012_val_00000012"}
     assert ds.ids == [i for i in truth.splits["val"] if i not in gone]
     assert ds.blacklisted == 3 and len(ds.annotations) == len(ds) == 9
+    listed.write_bytes(b"\xef\xbb\xbf" + listed.read_bytes())  # saved by a Windows editor
+    assert ImageNetDataset(root, "val", imagenet_class_names(root), blacklist=listed).ids == ds.ids
     kept = truth.splits["val"].index("ILSVRC2012_val_00000003")
     np.testing.assert_array_equal(ds.annotations[1].boxes, truth.boxes[truth.splits["val"][kept]])
 

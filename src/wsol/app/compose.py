@@ -1,8 +1,9 @@
 """Composing configs outside ``@hydra.main`` and checking command-line overrides up front.
 
 ``scripts/run.py`` checks its overrides with :func:`check_overrides` before Hydra composes, so a
-mistyped key (``data.rot=...``) or group option (``data=vocc``) stops with one line naming the
-closest valid one, and a value of the wrong type with one line naming the key.
+mistyped key (``data.rot=...``, ``+eval.bg_treshold=...``) or group option (``data=vocc``) stops
+with one line naming the closest valid one, an override Hydra's grammar cannot read with one
+line saying how to quote it, and a value of the wrong type with one line naming the key.
 :func:`compose_config` is what ``scripts/check_data.py``, the benchmarks and the tests use to
 build the same config in-process.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +21,9 @@ from omegaconf import DictConfig
 
 from wsol.app import schema
 from wsol.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    from hydra.core.override_parser.types import Override
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 
@@ -49,26 +54,54 @@ def schema_keys() -> list[str]:
     return list(_schema_keys(schema.RunConfig))
 
 
+def hydra_owned(name: str) -> bool:
+    """Whether an override's key or group is Hydra's own (``hydra.run.dir``, ``hydra/launcher``),
+    which the wsol schema does not declare."""
+    return name == "hydra" or name.startswith(("hydra.", "hydra/"))
+
+
 def _closest(name: str, choices: Sequence[str]) -> str:
     match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f"; did you mean {match[0]!r}?" if match else ""
 
 
-def check_overrides(overrides: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
-    """ConfigError for an override naming an unknown key or group option (sweeps allowed)."""
+def quoted(text: str) -> str:
+    """``key=value`` as the shell and Hydra's grammar both keep it whole: ``'key="a b,c"'``."""
+    key, _, value = text.partition("=")
+    if '"' in value and "'" not in value:
+        return f"\"{key}='{value}'\""
+    return f"'{key}=\"{value}\"'"
+
+
+def parse_overrides(overrides: Sequence[str]) -> list[Override]:
+    """Hydra's reading of each override; ConfigError naming the one its grammar refuses and
+    how to quote it (a space is fine, but ``=``, ``(``, ``&``, ``#`` or a letter outside ASCII
+    in an unquoted value is not)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except Exception as err:  # noqa: BLE001 - Hydra's grammar errors, shown as one line
-        raise ConfigError(f"cannot parse the overrides {list(overrides)}: "
-                          f"{str(err).splitlines()[0]}") from None
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.append(parser.parse_override(text))
+        except Exception as err:  # noqa: BLE001 - Hydra's grammar errors, shown as one line
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            fix = (f"quote the value: {quoted(text)}" if "=" in text
+                   else "write it as key=value")
+            raise ConfigError(f"cannot read the override {text!r} ({reason}); {fix}") from None
+    return parsed
+
+
+def check_overrides(overrides: Sequence[str], config_dir: Path = CONFIG_DIR) -> list[Override]:
+    """ConfigError for an override naming an unknown key or group option (sweeps allowed);
+    ``+key`` / ``++key`` too, since the schema has no open section a key could be added to.
+    Returns Hydra's reading of the overrides."""
+    parsed = parse_overrides(overrides)
     groups = config_groups(config_dir)
     keys = schema_keys()
     for override in parsed:
         name = override.key_or_group
-        if name == "hydra" or name.startswith("hydra.") or override.is_add() \
-                or override.is_force_add():
+        if hydra_owned(name):
             continue
         if name in groups:
             values = override.value()
@@ -79,32 +112,73 @@ def check_overrides(overrides: Sequence[str], config_dir: Path = CONFIG_DIR) -> 
                         f"{name}={option} is not an option of config group {name!r} (choose "
                         f"from {groups[name]}{_closest(option, groups[name])})")
         elif name not in keys:
+            added = ", and a leading + adds none" if override.is_add() or \
+                override.is_force_add() else ""
             raise ConfigError(f"{name} is not a config key{_closest(name, keys)} (every key is "
-                              "declared in src/wsol/app/schema.py)")
+                              f"declared in src/wsol/app/schema.py{added})")
+    return parsed
+
+
+def _single_values(parsed: Sequence[Override]) -> None:
+    """ConfigError for a sweep (``a,b``, ``range(...)``) outside ``-m``: a comma in a value
+    (``data.root=/x/a,b``) reads as one, which Hydra would call "ambiguous"."""
+    for override in parsed:
+        if override.is_sweep_override():
+            text = override.input_line
+            raise ConfigError(
+                f"{text} is a sweep (a comma-list or range), which only a -m run takes; to "
+                f"keep the value whole quote it: {quoted(text)} (a list is written [a,b])")
+
+
+def composition_problem(err: Exception, overrides: Sequence[str]) -> str:
+    """One line for Hydra's refusal to compose ``overrides``: the key's type for a value of
+    the wrong type, dropping the ``+`` for a group chosen twice or a key set twice."""
+    from omegaconf.errors import ValidationError
+
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    cause = err.__cause__
+    if isinstance(cause, ValidationError) or isinstance(err, ValidationError):
+        detail = f": {str(cause).splitlines()[0]}" if cause else ""
+        return f"{first}{detail} (the types are declared in src/wsol/app/schema.py)"
+    twice = re.match(r"Multiple values for (\S+)\.|(\S+) appears more than once", first)
+    if twice:
+        group = twice.group(1) or twice.group(2)
+        added = [o for o in overrides if o.lstrip("+").split("=", 1)[0] == group]
+        shown = added[0] if added else f"+{group}=..."
+        return (f"{shown} adds a second choice for config group {group!r}; drop the '+' to "
+                f"choose another option ({shown.lstrip('+')})")
+    if "does not support deletion" in str(cause):
+        return (f"{first}: every key is declared in src/wsol/app/schema.py; set its value "
+                "instead of deleting it")
+    if first.startswith("Could not append to config"):
+        return f"{first} Drop the '+' to set a declared key."
+    return f"{first}{': ' + str(cause).splitlines()[0] if cause else ''}"
 
 
 def compose_config(overrides: Sequence[str] = (), config_dir: Path = CONFIG_DIR) -> DictConfig:
     """``configs/run.yaml`` composed with ``overrides``, as ``scripts/run.py`` would.
 
     Outside a Hydra app ``paths.run_dir`` has no Hydra output dir: pass ``paths.run_dir=DIR``
-    before the config is turned into run objects.
+    before the config is turned into run objects (in-process only; ``scripts/run.py`` takes
+    ``hydra.run.dir=DIR`` instead).
     """
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    check_overrides(overrides, config_dir)
+    _single_values(check_overrides(overrides, config_dir))
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
         try:
             return compose(config_name="run", overrides=list(overrides))
         except AssertionError:  # OmegaConf's way of refusing a key under a null node
-            nested = [o for o in overrides if o.count(".") >= 2 and "=" in o]
-            raise ConfigError(
-                f"cannot set {nested or list(overrides)}: a node above the key is null in this "
-                "configuration (e.g. data.generate.* when the chosen data has "
-                "data.generate=null); drop the override or choose the data it belongs to"
-            ) from None
-        except (HydraException, OmegaConfBaseException) as err:  # a value of the wrong type
-            cause = str(err.__cause__).splitlines()[0] if err.__cause__ else ""
-            raise ConfigError(f"{str(err).splitlines()[0]}{': ' + cause if cause else ''} "
-                              "(the types are declared in src/wsol/app/schema.py)") from None
+            raise ConfigError(null_node_problem(overrides)) from None
+        except (HydraException, OmegaConfBaseException) as err:
+            raise ConfigError(composition_problem(err, overrides)) from None
+
+
+def null_node_problem(overrides: Sequence[str]) -> str:
+    """The message for a key set under a node that is null in this configuration."""
+    nested = [o for o in overrides if o.count(".") >= 2 and "=" in o]
+    return (f"cannot set {nested or list(overrides)}: a node above the key is null in this "
+            "configuration (e.g. data.generate.* when the chosen data has "
+            "data.generate=null); drop the override or choose the data it belongs to")

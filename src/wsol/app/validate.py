@@ -152,6 +152,18 @@ def _distinct(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
     return lambda v: check(v) and len(set(v)) == len(v)
 
 
+# A threshold sweep's finest grid: 10,001 thresholds (wsolevaluation's finest is 0.001). The
+# per-threshold counts and curves scale with it; 1e-7 asked numpy for gigabytes.
+MIN_THRESHOLD_STEP = 1e-4
+MAX_THRESHOLDS = 10_001
+STEP_ALLOWED = f"a number in [{MIN_THRESHOLD_STEP:g}, 1] (wsolevaluation's finest grid is 0.001)"
+GRID_ALLOWED = f"null or a non-empty list of at most {MAX_THRESHOLDS} fractions in [0, 1]"
+
+
+def _grid(value: Any) -> bool:
+    return each(within(0, 1))(value) and len(value) <= MAX_THRESHOLDS
+
+
 def _box_protocols() -> Sequence[str]:
     from wsol.localize.boxes import PROTOCOLS
 
@@ -217,14 +229,12 @@ RULES: tuple[Rule, ...] = (
     Rule("eval.box_protocol", _lazy_choices(_box_protocols),
          lambda: f"one of {list(_box_protocols())}"),
     Rule("eval.box_threshold", within(0, 1), "a fraction of the map's maximum in [0, 1]"),
-    Rule("eval.cam_threshold_step", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    Rule("eval.cam_thresholds", optional(each(within(0, 1))),
-         "null or a non-empty list of fractions in [0, 1]"),
+    Rule("eval.cam_threshold_step", within(MIN_THRESHOLD_STEP, 1), STEP_ALLOWED),
+    Rule("eval.cam_thresholds", optional(_grid), GRID_ALLOWED),
     Rule("eval.iou_thresholds", each(within(1, 100)), "a non-empty list of IoU percents 1..100"),
     Rule("eval.bg_threshold", within(0, 1), "a background score in [0, 1]"),
-    Rule("eval.bg_threshold_step", lambda v: _number(v) and 0 < v <= 1, "a number in (0, 1]"),
-    Rule("eval.bg_thresholds", optional(each(within(0, 1))),
-         "null or a non-empty list of fractions in [0, 1]"),
+    Rule("eval.bg_threshold_step", within(MIN_THRESHOLD_STEP, 1), STEP_ALLOWED),
+    Rule("eval.bg_thresholds", optional(_grid), GRID_ALLOWED),
     Rule("eval.num_figures", at_least(0), "an integer >= 0"),
     Rule("pseudo.fg_threshold", within(0, 1), "a background score in [0, 1]"),
     Rule("pseudo.bg_threshold", within(0, 1), "a background score in [0, 1]"),
@@ -344,13 +354,16 @@ def config_problems(config: RunConfig) -> list[str]:
     return [p for p in found if p] + list(_cross_key_problems(config))
 
 
-def validate_config(config: RunConfig) -> None:
+def validate_config(config: RunConfig, registry: bool = True) -> None:
     """Raise ConfigError for the first broken rule (see :func:`config_problems`).
 
     The rules that read no library registry go first: a mistyped number then stops the command
     line without importing torch and torchvision (~5 s of the registries' imports).
+    ``registry=False`` checks only those (a sweep checks every job's before any registry).
     """
     for rule in sorted(RULES, key=lambda r: r.reads_registry):  # stable: RULES order within
+        if rule.reads_registry and not registry:
+            return
         problem = _rule_problem(config, rule)
         if problem:
             raise ConfigError(problem)

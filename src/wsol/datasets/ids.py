@@ -11,12 +11,14 @@ from wsol.io.paths import entry_problem
 
 
 def read_text_lines(path: Path, what: str) -> list[str]:
-    """The lines of a UTF-8 text file; DataError naming it when it cannot be read or decoded.
+    """The lines of a UTF-8 text file, a leading byte-order mark (as Windows editors write it)
+    dropped, since it would sit invisibly in the first id; DataError naming the file when it
+    cannot be read or decoded.
 
     what: the file's role for the message (``"split file"``).
     """
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as err:
         raise DataError(f"{what.capitalize()} {path} is not UTF-8 text (byte {err.start}: "
                         f"{err.reason}); restore the file.") from None

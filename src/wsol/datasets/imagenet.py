@@ -247,9 +247,10 @@ def read_blacklist(path: str | Path) -> set[int]:
     skipped); DataError naming the file and line otherwise."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise DataError(f"data.blacklist={path} cannot be read ({err.strerror or err}); point "
+        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM would hide in line 1
+    except (OSError, UnicodeDecodeError) as err:
+        why = getattr(err, "strerror", None) or err
+        raise DataError(f"data.blacklist={path} cannot be read ({why}); point "
                         f"it at ILSVRC2014_clsloc_validation_blacklist.txt from the ILSVRC "
                         f"2014 devkit, or set data.blacklist=null.") from None
     indices = set()
