@@ -96,7 +96,7 @@ def test_two_job_joblib_sweep_writes_both_runs_and_the_summary(tiny_demo_tree, t
     rows = list(csv.DictReader((sweep / "sweep_summary.csv").open()))
     assert [(r["job"], r["overrides"].split("eval.bg_threshold=")[1].split()[0])
             for r in rows] == [("0", "0.3")]
-    assert "sweep of 1 runs" in again.stdout
+    assert "sweep of 1 run ->" in again.stdout
     assert "Left out: job folder(s) 1 " in (sweep / "sweep_summary.md").read_text()
 
 

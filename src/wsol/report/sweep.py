@@ -142,7 +142,8 @@ class SweepSummary(Callback):
         markdown, table_csv = render_sweep(jobs.rows, jobs.others, jobs.missing)
         atomic_write_text(sweep_dir / "sweep_summary.md", markdown)
         atomic_write_text(sweep_dir / "sweep_summary.csv", table_csv)
-        print(f"\nsweep of {len(jobs.rows)} runs -> {sweep_dir / 'sweep_summary.md'}\n{markdown}")
+        runs = f"{len(jobs.rows)} run" + ("" if len(jobs.rows) == 1 else "s")
+        print(f"\nsweep of {runs} -> {sweep_dir / 'sweep_summary.md'}\n{markdown}")
 
 
 def _sweep_dir(config: DictConfig) -> Path:
