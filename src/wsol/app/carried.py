@@ -4,10 +4,12 @@ A run directory's ``metrics.json`` is carried from run to run so that ``stages=[
 keeps the ``cls/map`` its train stage measured. The rule, applied as each stage's results are
 added (:func:`carried_metrics`):
 
-* a stage that runs drops every carried key that it **or any later stage** writes (pipeline
-  order, :data:`wsol.app.stages.STAGES`): a new model invalidates everything downstream, new
-  maps invalidate the localize / evaluate / pseudo / ... numbers, and an evaluate with other
-  ``eval.*`` settings replaces every evaluate key, including ones it no longer writes;
+* a stage that runs drops every carried key that it **or any stage using its outputs**
+  writes (``StageSpec.uses``, followed through: segment uses pseudo, which uses cam): a new
+  model invalidates everything downstream, new maps the localize / evaluate / pseudo /
+  segment numbers, and an evaluate with other ``eval.*`` settings replaces every evaluate key,
+  including ones it no longer writes, while the pseudo-label, segmenter and sanity numbers,
+  which do not read its results, stay;
 * a run that explains a classifier other than the run directory's own ``model.pt``
   (``model.checkpoint=`` elsewhere, torchvision weights) keeps nothing, because even the train
   stage's ``cls/map`` describes another network; the report stage, which writes no numbers,
@@ -55,12 +57,19 @@ def carried_metrics(metrics: Mapping[str, float], stage: str, run: Run) -> dict[
     metrics: the numbers earlier runs left in the run directory (never this run's own, which
     no stage of this run makes stale); stage: the stage whose results are about to be added.
     """
-    start = STAGE_ORDER.index(stage)
-    if STAGES[stage].metrics and explains_other_model(run):
-        start = 0
-    invalidated = set(STAGE_ORDER[start:])
+    invalidated = set(STAGE_ORDER) if STAGES[stage].metrics and explains_other_model(run) \
+        else downstream(stage)
     return {key: value for key, value in metrics.items()
             if (found := owners(key)) and not invalidated.intersection(found)}
+
+
+def downstream(stage: str) -> set[str]:
+    """``stage`` and every stage that uses its outputs, directly or through another."""
+    found = {stage}
+    for name in STAGE_ORDER:  # pipeline order: a stage's inputs come before it
+        if found.intersection(STAGES[name].uses):
+            found.add(name)
+    return found
 
 
 def warn_undeclared(stage: str, result: Mapping[str, float]) -> list[str]:

@@ -5,8 +5,9 @@ Each stage is a plain function ``stage(run) -> metrics`` over the run objects
 directory or the CAM cache, so any stage reruns alone. A stage's module is imported only when
 it runs, so a stage list never pays for (or breaks on) the imports of stages it does not use.
 
-``metrics`` is the one declaration of which ``metrics.json`` keys belong to which stage: the
-pipeline drops a stage's keys, and those of every later stage, from the carried-over
+``metrics`` is the one declaration of which ``metrics.json`` keys belong to which stage, and
+``uses`` of which earlier stages' outputs each reads: the pipeline drops a stage's keys, and
+those of every stage using its outputs (directly or through another), from the carried-over
 ``metrics.json`` when the stage runs (:mod:`wsol.app.carried`), and warns when a stage returns
 a key it does not declare (tests turn that warning into a failure).
 """
@@ -22,12 +23,14 @@ class StageSpec:
     the data (the others run on global rank 0 after a barrier); reads: the inputs it needs
     (names of :data:`wsol.app.preflight.INPUTS`), checked before any stage starts; metrics:
     shell-style patterns (:func:`fnmatch.fnmatchcase`, ``*`` spans ``/``) of every
-    ``metrics.json`` key it may return."""
+    ``metrics.json`` key it may return; uses: the earlier stages whose outputs it reads (the
+    model, the CAM store, the pseudo-labels), so new outputs make its numbers stale."""
 
     function: str
     distributed: bool
     reads: tuple[str, ...]
     metrics: tuple[str, ...]
+    uses: tuple[str, ...] = ()
 
 
 STAGES: dict[str, StageSpec] = {
@@ -35,23 +38,27 @@ STAGES: dict[str, StageSpec] = {
                        ("train_split", "init_weights"), ("train/*", "cls/map")),
     # ``<split>/cam/images``: the maps of eval.select_split
     "cam": StageSpec("wsol.app.stages.cam:cam_stage", True, ("cam_split", "classifier"),
-                     ("cam/*", "*/cam/images")),
+                     ("cam/*", "*/cam/images"), uses=("train",)),
     "localize": StageSpec("wsol.app.stages.localize:localize_stage", False,
-                          ("cam_split", "cam_store"), ("localize/*",)),
+                          ("cam_split", "cam_store"), ("localize/*",), uses=("cam",)),
     # ``<split>/{loc,cls,seg}/*``: the selection split's own scores (wsol.app.selection)
     "evaluate": StageSpec("wsol.app.stages.evaluate:evaluate_stage", False,
                           ("scored_split", "cam_store_or_seeds", "selection_store",
                            "seeds_dir", "faith_classifier"),
                           ("loc/*", "baseline/*", "seg/miou", "seg/miou_best",
                            "seg/best_threshold", "cls/top*_err", "eval/*", "data/*", "seeds/*",
-                           "faith/*", "protocol/*", "*/loc/*", "*/cls/*", "*/seg/*")),
+                           "faith/*", "protocol/*", "*/loc/*", "*/cls/*", "*/seg/*"),
+                          uses=("train", "cam")),  # the classifier: faith/*, cls/top*_err
     "pseudo": StageSpec("wsol.app.stages.pseudo:pseudo_stage", False,
-                        ("cam_split", "cam_store", "pseudo_dir"), ("pseudo/*", "seg/pseudo_*")),
+                        ("cam_split", "cam_store", "pseudo_dir"), ("pseudo/*", "seg/pseudo_*"),
+                        uses=("cam",)),
     "segment": StageSpec("wsol.app.stages.segment:segment_stage", True,
                          ("val_masks", "pseudo_labels", "segment_init"),
-                         ("segment/*", "seg/val_miou")),
+                         ("segment/*", "seg/val_miou"),
+                         uses=("train", "pseudo")),  # train: segment.weights=classifier
     "sanity": StageSpec("wsol.app.stages.sanity:sanity_stage", False,
-                        ("cam_split", "classifier", "sanity_train_split"), ("sanity/*",)),
+                        ("cam_split", "classifier", "sanity_train_split"), ("sanity/*",),
+                        uses=("train",)),
     "report": StageSpec("wsol.app.stages.report:report_stage", False, (), ()),
 }
 STAGE_ORDER = tuple(STAGES)
