@@ -69,13 +69,14 @@ def save_example_grid(
 
 
 def save_example_figures(path: Path, store, images, class_names: Sequence[str],
-                         num_figures: int, box_protocol: str, box_threshold: float
+                         num_figures: int, box_protocol: str,
+                         box_threshold: float | None
                          ) -> Path | None:
     """Figure of the first ``num_figures`` scored images into ``path`` (a PNG).
 
     store: a :class:`~wsol.cam.CamStore`; images: the scored split
     (:class:`~wsol.datasets.records.LabelledImages`); boxes by ``box_protocol`` at
-    ``box_threshold`` (see :func:`wsol.localize.box_from_protocol`).
+    ``box_threshold`` (None: the protocol's own; see :func:`wsol.localize.box_from_protocol`).
     """
     from wsol.localize import box_from_protocol
 

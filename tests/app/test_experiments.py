@@ -10,6 +10,7 @@ from helpers.recipes import RECIPES, TINY
 from helpers.runs import cam_store_path, compose, run_pipeline
 
 from wsol.errors import WsolError
+from wsol.localize import protocol_threshold
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +91,10 @@ def test_recipes_compose_with_their_published_settings():
     coco = compose("experiment=coco_resnet")
     voc07 = compose("experiment=voc07_corloc")
     assert (vgg.model.arch, vgg.model.weights) == ("vgg16", "VGG16_Weights.IMAGENET1K_V1")
-    assert (vgg.cam.classes, vgg.cam.topk, vgg.eval.box_threshold) == ("topk", 5, 0.15)
+    assert (vgg.cam.classes, vgg.cam.topk, vgg.eval.box_protocol) == ("topk", 5, "gradcam")
+    # each recipe's box at its protocol's own fraction (eval.box_threshold: null)
+    assert protocol_threshold(vgg.eval.box_protocol, vgg.eval.box_threshold) == 0.15
+    assert protocol_threshold(r50.eval.box_protocol, r50.eval.box_threshold) == 0.20
     assert "train" not in vgg.stages and "train" not in r50.stages
     assert (r50.cam.method, r50.eval.multi_contour, r50.model.output_stride) == ("cam", True, 32)
     assert (r50.cam.protocol, r50.eval.score_size, r50.eval.cam_threshold_step) == \

@@ -53,3 +53,30 @@ def test_score_size_must_be_null_or_a_positive_int(value):
         _cfg(f"eval.score_size={value}")
     assert score_size(_cfg("eval.score_size=224").eval) == (224, 224)
     assert score_size(_cfg().eval) is None
+
+
+def _suite_metrics(deltas: str) -> dict:
+    """Three pairs with box IoUs 10/11, 10/16 and 10/25 at every threshold: BoxAcc 100, 66.67
+    and 33.33 % at IoU 0.3, 0.5 and 0.7."""
+    cfg = _cfg(f"eval.iou_thresholds={deltas}", "eval.cam_threshold_step=0.05")
+    suite = EvaluationSuite(cfg.eval, cfg.cam, 2)
+    for n, width in enumerate((11, 16, 25)):
+        cam = np.zeros((20, 40), np.float32)
+        cam[5:15, 5:5 + width] = 1.0  # the box x 5..4+width over the 10 x 10 ground truth
+        ann = ImageAnnotation(np.array([[5, 5, 14, 14]]), np.array([0]), np.zeros(1, bool),
+                              (40, 20))
+        suite.add(f"i{n}", cam[None], np.array([0]), ann, None)
+    return suite.compute()
+
+
+def test_iou_thresholds_without_50_keep_the_iou_50_headline():
+    full, partial = _suite_metrics("[30,50,70]"), _suite_metrics("[30,70]")
+    for key in ("loc/maxboxacc", "loc/best_threshold", "baseline/center/maxboxacc",
+                "loc/maxboxacc@30", "loc/maxboxacc@70", "loc/gt_known"):
+        assert partial[key] == full[key], key
+    assert "loc/maxboxacc@50" not in partial and full["loc/maxboxacc@50"] == full["loc/maxboxacc"]
+    # the deltas give different numbers here, so the headline is the IoU-0.5 one
+    assert (full["loc/maxboxacc@30"], full["loc/maxboxacc"], full["loc/maxboxacc@70"]) == \
+        (100.0, 66.67, 33.33)
+    only_70 = _suite_metrics("[70]")
+    assert only_70["loc/maxboxacc"] == full["loc/maxboxacc"]

@@ -145,7 +145,7 @@ class EvalConfig:
     """Box protocol, threshold sweeps and what the evaluate stage scores."""
 
     box_protocol: str = "gradcam"  # gradcam (15 %) | cam (20 %)
-    box_threshold: float = 0.15
+    box_threshold: float | None = None  # null: box_protocol's own; a fraction overrides it
     cam_threshold_step: float = 0.01
     cam_thresholds: list[float] | None = None  # explicit grid instead of the step
     iou_thresholds: list[int] = field(default_factory=lambda: [30, 50, 70])

@@ -63,6 +63,20 @@ def boxes_from_cam(
     return [per_group[g].copy() for g in swept.group_of_cutoff]
 
 
+def protocol_threshold(protocol: str, threshold: float | None = None) -> float:
+    """The fraction of the map's maximum a protocol box keeps: ``threshold`` when given (an
+    explicit ``eval.box_threshold``), else the protocol's own (``PROTOCOLS``: "gradcam" 0.15,
+    "cam" 0.20). The one place the box threshold is resolved (boxes, scores, report labels)."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"eval.box_protocol: unknown protocol {protocol!r}; choose one of "
+            f"{sorted(PROTOCOLS)}"
+        )
+    if threshold is None:
+        threshold = PROTOCOLS[protocol]
+    return float(check_thresholds(threshold, "eval.box_threshold")[0])
+
+
 def box_from_protocol(
     cam: np.ndarray,
     protocol: str = "gradcam",
@@ -71,20 +85,13 @@ def box_from_protocol(
     """One box per map by a paper's protocol: int64 (4,) inclusive x0, y0, x1, y1.
 
     cam: float (H, W), non-negative, any scale (the float map is used, no quantisation).
-    Keeps pixels ``>= fraction * cam.max()`` (fraction from ``PROTOCOLS[protocol]``:
-    "gradcam" 0.15, "cam" 0.20, or ``threshold`` if given), takes the largest 8-connected
+    Keeps pixels ``>= fraction * cam.max()`` (fraction: ``protocol_threshold(protocol,
+    threshold)``, the protocol's own unless ``threshold`` is given), takes the largest 8-connected
     segment by pixel count (OpenCV's lowest label on ties) and returns its tight box.
     An all-zero map keeps every pixel and so gives the whole-image box; so does a map holding
     NaN, which counts as all zeros (wsolevaluation's ``normalize_scoremap``).
     """
-    if protocol not in PROTOCOLS:
-        raise ConfigError(
-            f"eval.box_protocol: unknown protocol {protocol!r}; choose one of "
-            f"{sorted(PROTOCOLS)}"
-        )
-    if threshold is None:
-        threshold = PROTOCOLS[protocol]
-    threshold = float(check_thresholds(threshold, "eval.box_threshold")[0])
+    threshold = protocol_threshold(protocol, threshold)
     arr = np.asarray(cam)
     if arr.ndim != 2 or arr.size == 0:
         raise ValueError(f"cam: expected a non-empty 2-D map (H, W), got shape {arr.shape}")

@@ -18,7 +18,13 @@ from wsol.app.cam_cache import store_for_reading
 from wsol.cam import CamStore
 from wsol.errors import WsolError
 from wsol.io.atomic import atomic_write_text
-from wsol.localize import box_from_protocol, boxes_from_cam, normalize_scoremap, seed_from_cams
+from wsol.localize import (
+    box_from_protocol,
+    boxes_from_cam,
+    normalize_scoremap,
+    protocol_threshold,
+    seed_from_cams,
+)
 from wsol.report.gallery import gallery_strip, pick_gallery, read_pairs, write_jpeg
 from wsol.report.html import Card, Page, Table, render_page
 
@@ -126,11 +132,12 @@ def _gallery(run: Run, metrics: dict[str, float], page: Page) -> None:
                                row.image_id, row.class_name, tag, row.iou_best,
                                row.iou_protocol, row.seed_iou))
     per = cfg.report.gallery_per_class
+    box_tau = protocol_threshold(ev.box_protocol, ev.box_threshold)
     page.gallery_note = (
         f"{'Every' if per is None else f'The {per} best and {per} worst'} (image, class) pairs "
         f"per class, ranked by the IoU of the box at the best threshold τ = {tau:.2f}. Panels: "
         "image with ground truth (green); map with the boxes at the best τ (yellow) and of "
-        f"the {ev.box_protocol} protocol at {ev.box_threshold:.2f} (magenta); seeds at "
+        f"the {ev.box_protocol} protocol at {box_tau:.2f} (magenta); seeds at "
         f"background τ = {ev.bg_threshold:.2f} (the class's seed outlined in white).")
 
 
