@@ -5,7 +5,8 @@ experiment=NAME [key=value ...] [--decode]``.
 Composes the config exactly as ``scripts/run.py`` does (same overrides) and lists every finding
 of the run's preflight rules (src/wsol/app/preflight.py): config values out of range, the data
 root, every split the configured stages read (ids, images, annotations, masks for evaluate),
-the pretrained weights or checkpoint, the CAM store a later stage needs. ``--decode`` also
+the pretrained weights or checkpoint, the CAM store a later stage needs (in the run directory
+``hydra.run.dir=DIR``, default the current one). ``--decode`` also
 decodes every image to find corrupt files. Exit status: 0 when everything is there, 1
 otherwise, 2 on a bad override.
 """
@@ -18,6 +19,15 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 USAGE = "usage: python scripts/check_data.py [experiment=NAME] [key=value ...] [--decode]"
+
+
+def run_dir(overrides: list[str]) -> str:
+    """The run directory the run would use: the last ``hydra.run.dir=DIR``, else ``.``, so a
+    rerun's check (``stages=[evaluate] hydra.run.dir=RUN``) reads RUN's model.pt and
+    cam_store.json, not the current directory's."""
+    dirs = [o.split("=", 1)[1] for o in overrides
+            if o.lstrip("+").split("=", 1)[0] == "hydra.run.dir" and "=" in o]
+    return dirs[-1] if dirs else "."
 
 
 def main(argv: list[str]) -> int:
@@ -37,7 +47,7 @@ def main(argv: list[str]) -> int:
     from wsol.errors import WsolError
 
     try:
-        cfg = compose_config([*overrides, "paths.run_dir=."])
+        cfg = compose_config([*overrides, f"paths.run_dir={run_dir(overrides)}"])
         problems = config_problems(typed_config(cfg))
         findings = [Finding("config", False, p, "fix the value") for p in problems]
         if not problems:

@@ -11,6 +11,7 @@ import pytest
 from helpers.runs import build
 
 from wsol.app import preflight
+from wsol.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,3 +130,19 @@ def test_script_exit_status(voc2012_tree, tmp_path):
     bad = subprocess.run([*script, f"data.root={tmp_path}/none"], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120)
     assert bad.returncode == 1 and "MISSING" in bad.stdout
+
+
+def test_a_selection_split_sharing_images_with_the_scored_split_is_refused(voc2012_tree):
+    root, truth = voc2012_tree
+    shared = _voc(root, "data.cam_split=val", "eval.select_split=trainval", "stages=[evaluate]")
+    bad = [f for f in check_run(shared, progress=False) if f.check.startswith("eval.select")]
+    assert [(f.check, f.ok) for f in bad] == [("eval.select_split=trainval", False)]
+    assert bad[0].detail.startswith(f"{len(truth.splits['val'])} of its images are also in "
+                                    "data.cam_split=val (e.g. ")
+    training = _voc(root, "data.cam_split=val", "eval.select_split=trainval",
+                    "stages=[train,cam,evaluate]")
+    with pytest.raises(ConfigError, match="shares no image with data.cam_split"):
+        preflight.require_inputs(training)  # the run stops on it before training
+    apart = _voc(root, "data.cam_split=val", "eval.select_split=train", "stages=[evaluate]")
+    ok = _by_check(check_run(apart, progress=False))["eval.select_split=train"]
+    assert ok.ok and ok.detail == "no image shared with data.cam_split=val"

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from wsol.app.schema import DataConfig, ModelConfig, RunConfig
 from wsol.datasets.records import LabelledImages
 from wsol.errors import ConfigError, DataError
+from wsol.io.paths import file_in_the_way
 
 
 def _open_voc(root: Path, split: str, data: DataConfig, names: tuple[str, ...],
@@ -63,18 +64,27 @@ DATASET_FORMATS: dict[str, Callable[..., LabelledImages]] = {
 
 
 def absolute_path(path: str | Path) -> Path:
-    """A config path resolved against the directory the user launched from (not Hydra's cwd)."""
+    """A config path resolved against the directory the user launched from (not Hydra's cwd);
+    a leading ``~`` is the home folder (``WSOL_CACHE='~/x'`` made a folder named ``~``)."""
+    path = Path(path).expanduser()
     try:
         from hydra.utils import to_absolute_path
 
         return Path(to_absolute_path(str(path)))
     except ValueError:  # not inside a Hydra app (library use, tests)
-        return Path(path).resolve()
+        return path.resolve()
 
 
 def metadata_path(data: DataConfig) -> Path | None:
     """``data.metadata_dir`` resolved from the launch directory (wsolevaluation format)."""
     return absolute_path(data.metadata_dir) if data.metadata_dir else None
+
+
+def root_blocked_message(root: Path, blocker: Path) -> str:
+    """One line for a dataset root that cannot be a folder: ``blocker`` (the root or a folder
+    above it) is a file."""
+    return (f"{blocker} is a file, not a folder, so the dataset root {root} (data.root) cannot "
+            "be there: point data.root, or paths.data_dir / WSOL_DATA, at a folder.")
 
 
 @dataclass(frozen=True)
@@ -96,8 +106,12 @@ class DataSource:
     def ensure_root(self) -> Path:
         """The root, after generating the demo when ``data.generate`` asks for it.
 
-        Raises DataError naming ``data.root`` when a real dataset's root is missing.
+        Raises DataError naming ``data.root`` when a real dataset's root is missing, or when
+        a file stands where the root or a folder above it must be.
         """
+        blocker = file_in_the_way(self.root)
+        if blocker is not None:
+            raise DataError(root_blocked_message(self.root, blocker))
         if self.config.generate is not None:
             from dataclasses import asdict
 

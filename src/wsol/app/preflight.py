@@ -17,9 +17,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from wsol.app.build import Run, absolute_path
+from wsol.app.build import Run, absolute_path, root_blocked_message
 from wsol.app.stages import STAGES
-from wsol.errors import DataError, WeightsError, WsolError
+from wsol.errors import ConfigError, DataError, WeightsError, WsolError
+from wsol.io.paths import file_in_the_way
 
 README = "data/README.md"
 SHOW = 3  # ids named per missing-files line
@@ -58,6 +59,14 @@ def _root(ctx: _Context) -> Iterator[Finding]:
     if ctx.root_ok is not None:
         return
     data = ctx.run.data
+    blocker = file_in_the_way(data.root)
+    if blocker is not None:  # the demo cannot be generated there either
+        ctx.root_ok = False
+        yield Finding("data root", False, f"{blocker} is a file, not a folder "
+                      f"(data.root={data.config.root})",
+                      "point data.root, or paths.data_dir / WSOL_DATA, at a folder",
+                      DataError(root_blocked_message(data.root, blocker)))
+        return
     if data.config.generate is not None and not ctx.generate:
         state = "present" if data.root.is_dir() else "absent: generated on first run"
         ctx.root_ok = data.root.is_dir()
@@ -366,17 +375,53 @@ def _cam_store_or_seeds(ctx: _Context) -> Iterator[Finding]:
 
 
 def _selection_store(ctx: _Context) -> Iterator[Finding]:
-    """The maps of ``eval.select_split`` when evaluate runs without this run's cam stage."""
+    """``eval.select_split``: no image of the scored split, and its maps when evaluate runs
+    without this run's cam stage."""
     from dataclasses import replace
 
     from wsol.app.selection import selection_run
 
     selection = selection_run(ctx.run)
-    if selection is None or "cam" in ctx.run.stages:
+    if selection is None:
+        return
+    yield from _selection_disjoint(ctx, selection.config.data.cam_split)
+    if "cam" in ctx.run.stages:
         return
     split = selection.config.data.cam_split
     for finding in _cam_store(_Context(selection, ctx.generate)):
         yield replace(finding, check=f"{finding.check} (eval.select_split={split})")
+
+
+def _selection_disjoint(ctx: _Context, split: str) -> Iterator[Finding]:
+    """The selection split shares no image with the scored one: thresholds chosen on scored
+    images would score their own choice (wsolevaluation's train-fullsup / test split)."""
+    yield from _root(ctx)
+    scored = ctx.run.config.data.cam_split
+    if not ctx.root_ok:
+        return
+    try:
+        names = ctx.run.data.class_names()
+        shared = set(_split_ids(ctx.run, split, names)) & set(_split_ids(ctx.run, scored, names))
+    except WsolError:
+        return  # a split that cannot be read has its own finding
+    check = f"eval.select_split={split}"
+    if not shared:
+        yield Finding(check, True, f"no image shared with data.cam_split={scored}")
+        return
+    detail = (f"{len(shared)} of its images are also in data.cam_split={scored} (e.g. "
+              f"{', '.join(sorted(shared)[:SHOW])}), so the thresholds would be chosen partly "
+              "on the images they score")
+    fix = "choose a selection split that shares no image with data.cam_split"
+    yield Finding(check, False, detail, fix, ConfigError(f"{check}: {detail}; {fix}."))
+
+
+def _split_ids(run: Run, split: str, names) -> list[str]:
+    """A split's image ids from its list file, no image or annotation read."""
+    if run.config.data.format == "voc":
+        from wsol.datasets.voc import read_split_file
+
+        return read_split_file(run.data.root, split, run.config.data.image_set or "Segmentation")
+    return list(_open_unchecked(run, split, names).ids)
 
 
 def _seeds_dir(ctx: _Context) -> Iterator[Finding]:
@@ -385,10 +430,34 @@ def _seeds_dir(ctx: _Context) -> Iterator[Finding]:
         return
     path = absolute_path(seeds)
     if path.is_dir():
-        yield Finding("eval.seeds_dir", True, str(path))
+        missing = _missing_seeds(ctx, path)
+        if missing:
+            yield Finding("eval.seeds_dir", False,
+                          f"{path} has no seed for {len(missing)} scored image(s) of "
+                          f"data.cam_split={ctx.run.config.data.cam_split} (e.g. "
+                          f"{missing[0]!r})",
+                          "name the seeds <image_id>.png, one per scored image")
+        else:
+            yield Finding("eval.seeds_dir", True, str(path))
     else:
         yield Finding("eval.seeds_dir", False, f"{path} is not a directory",
                       "point eval.seeds_dir at a folder of <image_id>.png label maps")
+
+
+def _missing_seeds(ctx: _Context, seeds: Path) -> list[str]:
+    """The scored images without ``<id>.png`` in ``seeds``: every id of data.cam_split when
+    its images carry masks (evaluate scores a seed against each mask), none otherwise. A
+    split that cannot be read is the split rule's finding, not this one's."""
+    if not ctx.root_ok:
+        return []
+    run = ctx.run
+    try:
+        images = run.data.open(run.config.data.cam_split, require_masks=run.data.masks_expected)
+        if not len(images) or images.mask(0) is None:
+            return []
+    except WsolError:
+        return []
+    return [i for i in images.ids if not (seeds / f"{i}.png").is_file()]
 
 
 def _pseudo_dir(ctx: _Context) -> Iterator[Finding]:

@@ -9,8 +9,10 @@ is allowed, so a bad ``cam.*`` value stops a run before hours of training, not a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from wsol.app.schema import RunConfig
@@ -158,10 +160,38 @@ MIN_THRESHOLD_STEP = 1e-4
 MAX_THRESHOLDS = 10_001
 STEP_ALLOWED = f"a number in [{MIN_THRESHOLD_STEP:g}, 1] (wsolevaluation's finest grid is 0.001)"
 GRID_ALLOWED = f"null or a non-empty list of at most {MAX_THRESHOLDS} fractions in [0, 1]"
+# PxAP (metrics/pixel.py) needs the CAM grid ascending; repeats pass check_thresholds there too.
+CAM_GRID_ALLOWED = (f"null or a non-empty list of at most {MAX_THRESHOLDS} fractions in [0, 1] "
+                    "in ascending order (PxAP needs thresholds in ascending order; repeats "
+                    "allowed)")
 
 
 def _grid(value: Any) -> bool:
     return each(within(0, 1))(value) and len(value) <= MAX_THRESHOLDS
+
+
+def _ascending_grid(value: Any) -> bool:
+    return value is None or (_grid(value) and all(a <= b for a, b in pairwise(value)))
+
+
+# A split name becomes a file name (ImageSets/<image_set>/<split>.txt) and a run folder
+# (select_<split>/): a plain name, so that no split reads or writes outside its folder.
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+SPLIT_ALLOWED = ("a plain split name: letters, digits, '_', '-', '.', not starting with '.', "
+                 "no '/' or '\\' (e.g. train, train_aug, val2014)")
+
+
+def _split_name(value: Any) -> bool:
+    return isinstance(value, str) and _SPLIT_NAME.fullmatch(value) is not None
+
+
+def _folder(variable: str) -> str:
+    return (f"a non-empty folder path (when {variable} is set but empty: unset it, or set "
+            f"{variable}=/a/folder)")
+
+
+def _non_empty_path(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
 
 
 def _box_protocols() -> Sequence[str]:
@@ -173,6 +203,12 @@ def _box_protocols() -> Sequence[str]:
 RULES: tuple[Rule, ...] = (
     Rule("stages", _ordered_stages,
          f"a non-empty list of distinct stages in pipeline order, from {list(STAGE_ORDER)}"),
+    Rule("paths.data_dir", _non_empty_path, _folder("WSOL_DATA")),
+    Rule("paths.cache_dir", _non_empty_path, _folder("WSOL_CACHE")),
+    Rule("data.train_split", optional(_split_name), f"null or {SPLIT_ALLOWED}"),
+    Rule("data.val_split", optional(_split_name), f"null or {SPLIT_ALLOWED}"),
+    Rule("data.cam_split", _split_name, SPLIT_ALLOWED),
+    Rule("eval.select_split", optional(_split_name), f"null or {SPLIT_ALLOWED}"),
     Rule("data.format", one_of(DATA_FORMATS), f"one of {list(DATA_FORMATS)}"),
     Rule("data.input_size", at_least(8), "an integer >= 8 (pixels)"),
     Rule("data.batch_size", at_least(1), "an integer >= 1"),
@@ -228,9 +264,10 @@ RULES: tuple[Rule, ...] = (
     Rule("cam.store_stride", at_least(1), "an integer >= 1"),
     Rule("eval.box_protocol", _lazy_choices(_box_protocols),
          lambda: f"one of {list(_box_protocols())}"),
-    Rule("eval.box_threshold", within(0, 1), "a fraction of the map's maximum in [0, 1]"),
+    Rule("eval.box_threshold", optional(within(0, 1)),
+         "null (eval.box_protocol's own fraction) or a fraction of the map's maximum in [0, 1]"),
     Rule("eval.cam_threshold_step", within(MIN_THRESHOLD_STEP, 1), STEP_ALLOWED),
-    Rule("eval.cam_thresholds", optional(_grid), GRID_ALLOWED),
+    Rule("eval.cam_thresholds", _ascending_grid, CAM_GRID_ALLOWED),
     Rule("eval.iou_thresholds", each(within(1, 100)), "a non-empty list of IoU percents 1..100"),
     Rule("eval.bg_threshold", within(0, 1), "a background score in [0, 1]"),
     Rule("eval.bg_threshold_step", within(MIN_THRESHOLD_STEP, 1), STEP_ALLOWED),

@@ -90,3 +90,17 @@ def confined_path(root: str | os.PathLike, entry: str, source: str, *, suffix: s
             raise DataError(_message(source, entry, root,
                                      f"is (or passes through) a symlink to {target}", fix))
     return path
+
+
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The file that keeps ``folder`` from being a folder, or None.
+
+    That is ``folder`` itself or its nearest existing parent when that is not a directory
+    (``WSOL_DATA`` naming a file makes ``<file>/demo/VOCshapes``); None when the nearest
+    existing one is a directory (the folder exists, or can be made).
+    """
+    path = Path(folder)
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return None if candidate.is_dir() else candidate
+    return None
