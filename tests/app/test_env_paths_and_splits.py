@@ -189,3 +189,20 @@ def test_a_seeds_dir_missing_a_scored_image_is_missing_before_the_run(tiny_demo_
     assert repr(val[0]) in finding.detail
     (seeds / f"{val[0]}.png").write_bytes(b"")
     assert seeds_finding().ok
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".."])
+def test_an_image_set_that_leaves_imagesets_is_refused(name):
+    with pytest.raises(ConfigError, match=r"^data[.]image_set=.*plain folder name"):
+        validate_config(_with("data.image_set", name))
+    validate_config(_with("data.image_set", "Main"))
+
+
+def test_the_cheap_checks_across_keys_run_without_the_registries():
+    """A sweep checks every job with ``registry=False`` first: the checks across keys that
+    import nothing (a checkpoint beside train, bg above fg) are among them."""
+    config = typed_config(compose("paths.run_dir=.", "model.checkpoint=/x/model.pt",
+                                  "stages=[train,cam]"))
+    with pytest.raises(ConfigError, match="model.checkpoint='/x/model.pt' is set but stages "
+                                          "include train"):
+        validate_config(config, registry=False)

@@ -42,7 +42,7 @@ def _open_imagenet(root: Path, split: str, data: DataConfig, names: tuple[str, .
                    masks: bool) -> LabelledImages:
     from wsol.datasets.imagenet import ImageNetDataset
 
-    blacklist = absolute_path(Path(data.blacklist).expanduser()) if data.blacklist else None
+    blacklist = absolute_path(data.blacklist) if data.blacklist else None
     return ImageNetDataset(root, split, names, require_masks=masks,
                            max_image_pixels=data.max_image_pixels, blacklist=blacklist)
 

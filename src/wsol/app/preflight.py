@@ -399,9 +399,8 @@ def _selection_disjoint(ctx: _Context, split: str) -> Iterator[Finding]:
     scored = ctx.run.config.data.cam_split
     if not ctx.root_ok:
         return
-    try:
-        names = ctx.run.data.class_names()
-        shared = set(_split_ids(ctx.run, split, names)) & set(_split_ids(ctx.run, scored, names))
+    try:  # both opened already by the split rules (DataSource reads a split once)
+        shared = set(ctx.run.data.open(split).ids) & set(ctx.run.data.open(scored).ids)
     except WsolError:
         return  # a split that cannot be read has its own finding
     check = f"eval.select_split={split}"
@@ -413,15 +412,6 @@ def _selection_disjoint(ctx: _Context, split: str) -> Iterator[Finding]:
               "on the images they score")
     fix = "choose a selection split that shares no image with data.cam_split"
     yield Finding(check, False, detail, fix, ConfigError(f"{check}: {detail}; {fix}."))
-
-
-def _split_ids(run: Run, split: str, names) -> list[str]:
-    """A split's image ids from its list file, no image or annotation read."""
-    if run.config.data.format == "voc":
-        from wsol.datasets.voc import read_split_file
-
-        return read_split_file(run.data.root, split, run.config.data.image_set or "Segmentation")
-    return list(_open_unchecked(run, split, names).ids)
 
 
 def _seeds_dir(ctx: _Context) -> Iterator[Finding]:

@@ -209,6 +209,8 @@ RULES: tuple[Rule, ...] = (
     Rule("data.val_split", optional(_split_name), f"null or {SPLIT_ALLOWED}"),
     Rule("data.cam_split", _split_name, SPLIT_ALLOWED),
     Rule("eval.select_split", optional(_split_name), f"null or {SPLIT_ALLOWED}"),
+    Rule("data.image_set", optional(_split_name),
+         "null or a plain folder name under ImageSets/ (Segmentation, Main; no '/' or '..')"),
     Rule("data.format", one_of(DATA_FORMATS), f"one of {list(DATA_FORMATS)}"),
     Rule("data.input_size", at_least(8), "an integer >= 8 (pixels)"),
     Rule("data.batch_size", at_least(1), "an integer >= 1"),
@@ -335,9 +337,10 @@ def _rule_problem(config: RunConfig, rule: Rule) -> str | None:
     return f"{rule.key}={shown!r} is not allowed: use {rule.describe()}."
 
 
-def _cross_key_problems(config: RunConfig) -> Iterator[str]:
-    """Values allowed alone but not together; those needing a library import come last (a
-    generator: taking the first problem skips the later checks and their imports)."""
+def _cross_key_problems(config: RunConfig, registry: bool = True) -> Iterator[str]:
+    """Values allowed alone but not together; those needing a library import come last, and
+    only with ``registry`` (a generator: taking the first problem skips the later checks and
+    their imports)."""
     model, pseudo = config.model, config.pseudo
     if model.checkpoint and "train" in config.stages:
         yield (f"model.checkpoint={model.checkpoint!r} is set but stages include train, whose "
@@ -364,6 +367,8 @@ def _cross_key_problems(config: RunConfig) -> Iterator[str]:
         if not 0 < generate.val_fraction < 1:
             yield (f"data.generate.val_fraction={generate.val_fraction} is not allowed: use "
                    "a fraction in (0, 1).")
+    if not registry:
+        return
     from wsol.models.backbones import BACKBONES, adl_positions
 
     spec = BACKBONES.get(model.arch)
@@ -398,11 +403,13 @@ def validate_config(config: RunConfig, registry: bool = True) -> None:
     line without importing torch and torchvision (~5 s of the registries' imports).
     ``registry=False`` checks only those (a sweep checks every job's before any registry).
     """
-    for rule in sorted(RULES, key=lambda r: r.reads_registry):  # stable: RULES order within
-        if rule.reads_registry and not registry:
-            return
-        problem = _rule_problem(config, rule)
-        if problem:
-            raise ConfigError(problem)
-    for problem in _cross_key_problems(config):
+    def lazily() -> Iterator[str | None]:  # a generator: nothing past the first problem runs
+        yield from (_rule_problem(config, r) for r in RULES if not r.reads_registry)
+        yield from _cross_key_problems(config, registry=False)
+        if registry:
+            yield from (_rule_problem(config, r) for r in RULES if r.reads_registry)
+            yield from _cross_key_problems(config)  # its cheap checks passed above
+
+    problem = next((p for p in lazily() if p), None)
+    if problem:
         raise ConfigError(problem)
