@@ -54,7 +54,7 @@ class PseudoLabelFolder:
             raise refused
         self.directory.mkdir(parents=True, exist_ok=True)
         for entry in os.scandir(self.directory):
-            if entry.name.startswith(".") and entry.name.endswith(TMP_SUFFIX):
+            if _temporary(entry.name):
                 os.unlink(entry.path)
         atomic_write_json(self.directory / MANIFEST,
                           {"format": 1, "settings": self.settings,
