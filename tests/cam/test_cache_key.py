@@ -103,9 +103,12 @@ def test_root_is_resolved_and_the_split_summarised(tmp_path):
 
 
 def test_labels_enter_the_key_only_when_they_pick_the_maps(tmp_path):
-    for classes in ("topk", "all"):  # maps of predicted / all classes: labels play no part
+    cam = {**CAM, "classes": "all"}  # maps of all classes: labels play no part
+    assert ck.cache_key(_inputs(tmp_path, cam_cfg=cam, class_lists=[[0], [0], [0]])) == \
+        ck.cache_key(_inputs(tmp_path, cam_cfg=cam))
+    for classes in ("gt", "topk"):  # top-k keeps the labelled classes outside the top k too
         cam = {**CAM, "classes": classes}
-        assert ck.cache_key(_inputs(tmp_path, cam_cfg=cam, class_lists=[[0], [0], [0]])) == \
+        assert ck.cache_key(_inputs(tmp_path, cam_cfg=cam, class_lists=[[0], [0], [0]])) != \
             ck.cache_key(_inputs(tmp_path, cam_cfg=cam))
     with pytest.raises(ValueError, match="one class list per image"):
         ck.key_inputs(data_format="voc", root=tmp_path, split="train", ids=["a"],

@@ -3,7 +3,7 @@
 A key is the SHA-256 of a canonical JSON of the *key inputs*: the dataset split (format,
 resolved root, split name, a hash of the ordered image ids, a hash of each image file's size and
 modification time, so an image replaced or edited under the same id gets new maps, and, with
-``cam.classes=gt``, of each image's labelled classes, which decide the maps made), the input
+``cam.classes=gt`` or ``topk``, of each image's labelled classes, which decide the maps made), the input
 size, the model weights (the checkpoint file's hash, or the torchvision weights name + its
 file's hash) with the explained layer when ``model.target_layer`` names one, the class names
 and the CAM settings that change maps. Settings that only change speed (batch size,
@@ -126,15 +126,17 @@ def key_inputs(*, data_format: str, root: str | os.PathLike, split: str, ids: Se
     target_layer: ``model.target_layer`` when set (the maps of another layer are other maps);
     None, the architecture's own layer, adds nothing, so keys made before it joined still match.
     class_lists: each image's labelled classes (in ``ids`` order); required with
-    ``cam.classes=gt``, where they pick the maps made (an edited annotation gets new maps).
+    ``cam.classes=gt`` or ``topk``, where they pick the maps made (an edited annotation gets new
+    maps).
     """
     cam = cam_map_settings(cam_cfg)
     dataset = {"format": str(data_format), "root": str(Path(root).resolve()),
                "split": str(split), "num_images": len(ids), "ids_sha256": ids_sha256(ids),
                "images_sha256": str(image_stamps)}
-    if cam["classes"] == "gt":
+    if cam["classes"] in ("gt", "topk"):  # top-k also keeps the labelled classes' maps
         if class_lists is None or len(class_lists) != len(ids):
-            raise ValueError("cam.classes=gt: key_inputs needs one class list per image")
+            raise ValueError(f"cam.classes={cam['classes']}: key_inputs needs one class list "
+                             "per image")
         dataset["labels_sha256"] = labels_sha256(class_lists)
     model = dict(model)
     if target_layer is not None:

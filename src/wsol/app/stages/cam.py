@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from wsol.app.build import Run
 from wsol.app.cam_cache import cam_location, write_cam_record
 from wsol.app.distributed import RankShard
+from wsol.app.map_classes import topk_then_labelled
 from wsol.app.schema import CamConfig, RunConfig
 from wsol.app.selection import selection_run
 from wsol.app.threads import run_cpus
@@ -61,18 +62,14 @@ class CamPredictor(pl.LightningModule):
             self.engine = None
 
     def _classes_per_image(self, batch: dict):
-        """Per-image lists, or for top-k a picker applied to the CAM forward's own logits."""
+        """Per-image lists, or for top-k a picker applied to the CAM forward's own logits: the
+        ranked classes, then the labelled ones outside them (:mod:`wsol.app.map_classes`)."""
         labels = batch["labels"]
         if self.cam_cfg.classes == "gt":
             return [torch.nonzero(row > 0).flatten().tolist() for row in labels]
         if self.cam_cfg.classes == "all":
             return [list(range(labels.shape[1]))] * labels.shape[0]
-        return self._topk
-
-    def _topk(self, logits: torch.Tensor) -> list[list[int]]:
-        """The ``cam.topk`` best classes per image, best first (LocAccuracy relies on it)."""
-        k = min(int(self.cam_cfg.topk), logits.shape[1])
-        return logits.topk(k, dim=1).indices.tolist()
+        return lambda logits: topk_then_labelled(logits, labels, self.cam_cfg.topk)
 
     def predict_step(self, batch: dict, batch_idx: int) -> list[dict]:
         if self.protocol.layout != "resized":
@@ -88,7 +85,7 @@ class CamPredictor(pl.LightningModule):
         require_finite(logits, maps, batch["image_id"], self.model_name,
                        self.cam_cfg.precision)
         if callable(classes):  # what the picker chose from these very logits
-            classes = self._topk(logits)
+            classes = classes(logits)
         # multi-label classifier: each class's own sigmoid is its score (boxes.json "score")
         probs = torch.sigmoid(logits.float()).cpu()
         return [{"image_id": image_id, "cams": m, "class_ids": c, "orig_size": tuple(orig),

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.map_classes import check_map_classes
 from wsol.app.schema import CamConfig, EvalConfig
 from wsol.app.selection import selection_metrics, selection_run
 from wsol.app.stages.curves import write_curves
@@ -178,7 +179,7 @@ class ScoreChunk:
             stored = self.store.read_levels(image_id)
             cams, class_ids, ann = stored.compose(size), stored.class_ids, \
                 images.annotations[index]
-            check_map_classes(self.cam.classes, self.store, image_id, class_ids,
+            check_map_classes(self.cam, self.store, image_id, class_ids,
                               images.labels[index])
             mask = images.mask(index)
             if size is not None:  # wsolevaluation: maps, boxes and masks all on an N x N grid
@@ -213,23 +214,6 @@ def _score_label_pngs(seeds_dir: Path, images: LabelledImages) -> dict[str, floa
     result = seed_seg.compute()
     return {"seeds/miou": round(float(result["miou"]), 2),
             "seeds/coverage": round(float(result["coverage"]), 2)}
-
-
-def check_map_classes(classes: str, store: CamStore, image_id: str, class_ids: np.ndarray,
-                      labels: np.ndarray) -> None:
-    """With ``cam.classes=gt`` (``classes``) the stored maps must be for exactly the image's
-    labelled classes (``labels`` float32 (C,) multi-hot); else the annotations changed after
-    the maps were made and scoring them would pair maps with the wrong classes."""
-    if classes != "gt":
-        return
-    wanted = np.flatnonzero(labels).tolist()
-    if sorted(class_ids.tolist()) != wanted:
-        raise DataError(
-            f"The maps of image {image_id!r} in {store.directory} are for classes "
-            f"{sorted(class_ids.tolist())} but its annotation now lists {wanted}: the labels "
-            f"changed after the maps were made. Rerun the cam stage (stages=[cam,...]; the "
-            f"cache key covers the labels, so it makes new maps), or with cam.store_dir point "
-            f"it at a fresh folder.")
 
 
 def scored_ids(split_ids: list[str], store: CamStore, cam_dir: Path) -> list[str]:

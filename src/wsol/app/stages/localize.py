@@ -15,8 +15,9 @@ from tqdm import tqdm
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
-from wsol.app.schema import EvalConfig
-from wsol.app.stages.evaluate import check_map_classes, scored_ids
+from wsol.app.schema import CamConfig, EvalConfig
+from wsol.app.map_classes import check_map_classes, predicted
+from wsol.app.stages.evaluate import scored_ids
 from wsol.app.threads import run_cpus
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
@@ -37,7 +38,7 @@ def localize_stage(run: Run) -> dict[str, float]:
     ids = scored_ids(images.ids, store, store.directory)
     results = []
     with staged_directory(run.seeds_dir) as seeds_dir:
-        job = LocalizeChunk(cfg.eval, cfg.cam.classes, run.class_names(), images, store,
+        job = LocalizeChunk(cfg.eval, cfg.cam, run.class_names(), images, store,
                             seeds_dir)
         with tqdm(total=len(ids), desc="localize", unit="img") as progress:
             for part, boxes in map_chunks(job, len(ids), run_cpus(run)):
@@ -51,9 +52,9 @@ class LocalizeChunk:
     """Boxes (COCO results entries) and seed PNGs of the images at some positions of the split
     (the scored ids are the split's, in order); runs in a worker."""
 
-    def __init__(self, ev: EvalConfig, classes: str, names: tuple[str, ...],
+    def __init__(self, ev: EvalConfig, cam: CamConfig, names: tuple[str, ...],
                  images: LabelledImages, store: CamStore, seeds_dir: Path) -> None:
-        self.ev, self.classes, self.names = ev, classes, names
+        self.ev, self.cam, self.names = ev, cam, names
         self.images, self.store, self.seeds_dir = images, store, seeds_dir
 
     def __call__(self, positions: range) -> list[dict]:
@@ -61,8 +62,9 @@ class LocalizeChunk:
         for index in positions:
             image_id = images.ids[index]
             cams, class_ids, scores = self.store.read_scored(image_id)
-            check_map_classes(self.classes, self.store, image_id, class_ids,
-                              images.labels[index])
+            check_map_classes(self.cam, self.store, image_id, class_ids, images.labels[index])
+            cams, class_ids = predicted(cams, class_ids, self.cam)  # guesses: a prefix
+            scores = None if scores is None else scores[: len(class_ids)]
             # the classifier's probability when the store has it (older maps: the map's peak)
             if scores is None:
                 scores = cams.reshape(len(cams), -1).max(axis=1) if len(cams) else []

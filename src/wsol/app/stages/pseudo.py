@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.map_classes import predicted
 from wsol.cam import CamStore
 from wsol.datasets.records import LabelledImages
 from wsol.errors import DataError
@@ -80,6 +81,7 @@ class PseudoJobs(Dataset):
                  folder: PseudoLabelFolder, ids: list[str]) -> None:
         cfg = run.config
         self.images, self.store, self.folder, self.ids = images, store, folder, ids
+        self.cam = cfg.cam  # with top-k, the guesses alone make labels (not the labelled extras)
         self.index_of = {image_id: i for i, image_id in enumerate(images.ids)}
         self.fg, self.bg, self.seed_tau = (cfg.pseudo.fg_threshold, cfg.pseudo.bg_threshold,
                                            cfg.eval.bg_threshold)
@@ -93,7 +95,7 @@ class PseudoJobs(Dataset):
         image_id = self.ids[i]
         index = self.index_of[image_id]
         image = self.images.image(index)
-        cams, class_ids = self.store.read(image_id)
+        cams, class_ids = predicted(*self.store.read(image_id), self.cam)
         if cams.shape[1:] != image.shape[:2]:
             raise DataError(f"the CAMs of {image_id} in {self.store.directory} were made for a "
                             f"{cams.shape[2]}x{cams.shape[1]} image but "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.map_classes import predicted
 from wsol.cam import CamStore
 from wsol.errors import WsolError
 from wsol.io.atomic import atomic_write_text
@@ -125,7 +126,8 @@ def _gallery(run: Run, metrics: dict[str, float], page: Page) -> None:
             ann.boxes[ann.box_labels == row.class_id],
             boxes_from_cam(normalize_scoremap(cam), [tau], ev.multi_contour)[0],
             box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold),
-            seed_from_cams(cams, class_ids, ev.bg_threshold), cfg.report.thumb_height)
+            seed_from_cams(*predicted(cams, class_ids, cfg.cam), ev.bg_threshold),
+            cfg.report.thumb_height)
         name = f"{n:05d}.jpg"
         write_jpeg(folder / name, strip)
         page.cards.append(Card(f"{FILES}/{name}", strip.shape[1], strip.shape[0],

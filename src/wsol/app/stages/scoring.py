@@ -3,7 +3,8 @@
 Localization is scored per (image, ground-truth class) pair: the class's map against the boxes
 of that class (for single-object datasets this is the usual per-image protocol). Ranked
 top-k maps (``cam.classes=topk``) also give the Grad-CAM paper's top-1 / top-5 localization
-error; CorLoc (VOC07) uses the protocol box of each class present, against its non-difficult
+error from their ranked prefix, while the maps of labelled classes outside the top k keep every
+labelled class in the GT-known metrics (:mod:`wsol.app.map_classes`); CorLoc (VOC07) uses the protocol box of each class present, against its non-difficult
 boxes.
 """
 
@@ -14,6 +15,7 @@ import math
 
 import numpy as np
 
+from wsol.app.map_classes import predicted
 from wsol.app.schema import CamConfig, EvalConfig
 from wsol.datasets.records import ImageAnnotation
 from wsol.errors import DataError
@@ -94,7 +96,7 @@ class EvaluationSuite:
     """
 
     def __init__(self, ev: EvalConfig, cam: CamConfig, num_classes: int, pairs=None) -> None:
-        self.ev = ev
+        self.ev, self.cam = ev, cam
         self.cam_grid = sweep_grid(ev.cam_thresholds, ev.cam_threshold_step,
                                    "eval.cam_thresholds")
         self.bg_grid = sweep_grid(ev.bg_thresholds, ev.bg_threshold_step,
@@ -137,8 +139,9 @@ class EvaluationSuite:
         protocol_boxes = [box_from_protocol(cam, ev.box_protocol, threshold=ev.box_threshold)
                           for cam in cams]
         center_map = center_baseline_map(*cams.shape[-2:])  # once per image, not per class
-        seed = (seed_from_cams(cams, class_ids, ev.bg_threshold)
-                if mask is not None and self.pairs_log is not None and len(class_ids) else None)
+        guess_cams, guess_ids = predicted(cams, class_ids, self.cam)  # seeds and top-k error
+        seed = (seed_from_cams(guess_cams, guess_ids, ev.bg_threshold)
+                if mask is not None and self.pairs_log is not None and len(guess_ids) else None)
         for cam, class_id, box in zip(cams, class_ids.tolist(), protocol_boxes, strict=True):
             gt = ann.boxes[ann.box_labels == class_id]
             # masks alone localize on OpenImages (wsolevaluation), which has no boxes
@@ -173,11 +176,12 @@ class EvaluationSuite:
         if easy.any():
             self.corloc.accumulate(top_box, ann.boxes[easy], ann.box_labels[easy])
         if self.loc_accuracy is not None and len(ann.boxes):
-            ranked = np.stack(protocol_boxes) if protocol_boxes else np.zeros((0, 4), np.int64)
-            self.loc_accuracy.accumulate(class_ids, ranked, ann.boxes, ann.box_labels)
+            ranked = np.stack(protocol_boxes[: len(guess_ids)]) if len(guess_ids) else \
+                np.zeros((0, 4), np.int64)
+            self.loc_accuracy.accumulate(guess_ids, ranked, ann.boxes, ann.box_labels)
         if mask is not None:
             self.has_masks = True
-            self.seg.accumulate(cams, class_ids, mask)
+            self.seg.accumulate(guess_cams, guess_ids, mask)
 
     def merge(self, other: EvaluationSuite) -> None:
         """Add what ``other`` (the same settings, other images: a worker's) accumulated; every

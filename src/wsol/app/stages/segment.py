@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.map_classes import predicted
 from wsol.app.distributed import barrier, is_global_zero
 from wsol.app.stages.pseudo import crf_params, pseudo_dir, pseudo_ids
 from wsol.cam import CamStore
@@ -183,7 +184,7 @@ def _figure_rows(run: Run, segmenter, folder: PseudoLabelFolder, ids: list[str],
         seed = None
         if store is not None and store.has(image_id):
             cams, class_ids = store.read(image_id)
-            seed = seed_from_cams(cams, class_ids, cfg.eval.bg_threshold)
+            seed = seed_from_cams(*predicted(cams, class_ids, cfg.cam), cfg.eval.bg_threshold)
         rows.append({"id": image_id, "image": image, "seed": seed,
                      "pseudo": folder.read(image_id), "gt": images.mask(index),
                      "prediction": predict_labels(segmenter, image[None], cfg.segment.test_scales,
