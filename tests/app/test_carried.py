@@ -11,8 +11,10 @@ from wsol.app.carried import (
     UndeclaredMetricWarning,
     carried_metrics,
     owners,
+    remove_stale_files,
     warn_undeclared,
 )
+from wsol.app.stages import STAGE_ORDER, STAGES
 from wsol.app.stages.report import DEMO_KEYS, WSSS_KEYS
 from wsol.report.sweep import HEADLINE
 
@@ -87,3 +89,72 @@ def test_the_pipeline_checks_every_stages_keys(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "_load_stage", lambda name: lambda run: {"new/key": 1.0})
     with pytest.raises(UndeclaredMetricWarning, match="stage report .*'new/key'"):
         run_pipeline(tmp_path / "run", "stages=[report]")
+
+
+def _results(run_dir):
+    """Every stage's declared files in ``run_dir`` (names without a suffix are folders)."""
+    for stage in STAGE_ORDER:
+        for name in STAGES[stage].files:
+            path = run_dir / name
+            if "." in path.name:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(stage)
+            else:
+                path.mkdir(parents=True, exist_ok=True)
+                (path / "x.png").write_text(stage)
+    (run_dir / "model.pt").write_text("a model is never removed")
+    (run_dir / "segmenter.pt").write_text("nor is a segmenter")
+
+
+def _left(run_dir):
+    return {stage for stage in STAGE_ORDER for name in STAGES[stage].files
+            if (run_dir / name).exists()}
+
+
+@pytest.mark.parametrize(("stage", "left"), [
+    ("train", {"train"}),
+    ("cam", {"train", "sanity"}),
+    ("localize", set(STAGE_ORDER) - {"report"}),
+    ("evaluate", set(STAGE_ORDER) - {"report"}),
+    ("pseudo", set(STAGE_ORDER) - {"segment", "report"}),
+    ("segment", set(STAGE_ORDER) - {"report"}),
+    ("sanity", set(STAGE_ORDER) - {"report"}),
+    ("report", set(STAGE_ORDER)),
+])
+def test_a_stage_removes_the_files_of_the_stages_using_its_outputs(tmp_path, stage, left):
+    run = build(tmp_path / "run", f"stages=[{stage}]")
+    run.run_dir.mkdir(parents=True)
+    _results(run.run_dir)
+    remove_stale_files(run, stage, {stage})
+    assert _left(run.run_dir) == left & {s for s in STAGE_ORDER if STAGES[s].files}
+    assert (run.run_dir / "model.pt").is_file() and (run.run_dir / "segmenter.pt").is_file()
+
+
+def test_another_models_run_keeps_the_files_its_own_stages_wrote(tmp_path, monkeypatch):
+    """Explaining another model invalidates every stage's results, but not the ones the
+    stages of this very run just wrote (localize's boxes before evaluate ends)."""
+    from wsol.app import preflight
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _results(run_dir)
+
+    def stage(name):
+        def write(run):
+            for file in STAGES[name].files:
+                path = run.run_dir / file
+                if path.is_dir():
+                    (path / "x.png").write_text("new")
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text("new")
+            return {}
+        return write
+
+    monkeypatch.setattr(pipeline, "_load_stage", stage)
+    monkeypatch.setattr(preflight, "require_inputs", lambda run: None)
+    run_pipeline(run_dir, "stages=[localize,evaluate]",
+                 f"model.checkpoint={tmp_path / 'b/model.pt'}")
+    assert _left(run_dir) == {"localize", "evaluate"}
+    assert (run_dir / "boxes.json").read_text() == "new"
+    assert (run_dir / "seeds" / "x.png").read_text() == "new"

@@ -130,3 +130,23 @@ def test_an_evaluate_of_seeds_only_removes_the_files_of_an_earlier_evaluates_map
     assert "seeds/miou" in metrics and metrics["cls/map"] == first["cls/map"]
     assert not [k for k in metrics if k.startswith(("loc/", "baseline/", "seg/"))]
     assert [name for name in files if (rerun / name).exists()] == []
+
+
+@pytest.mark.slow
+def test_new_maps_remove_the_files_of_the_results_they_make_stale(full_run, tiny_demo_tree,
+                                                                  tmp_path):
+    """After ``stages=[cam,report]`` with other maps, the report must not show the earlier
+    evaluate's per-class table, pairs, curves or boxes beside numbers that are gone."""
+    run_dir, cache, first = full_run
+    rerun = _copy(run_dir, tmp_path / "m")
+    stale = ("per_pair.csv", "per_class.json", "curves.csv", "figures/curves.png",
+             "boxes.json", "seeds")
+    assert all((rerun / name).exists() for name in stale)
+    metrics = run_pipeline(rerun, f"paths.data_dir={tiny_demo_tree}", *FAST, "cam.flip=true",
+                           "stages=[cam,report]", cache_dir=cache)
+    assert [name for name in stale if (rerun / name).exists()] == []
+    assert "loc/maxboxacc" not in metrics and metrics["cls/map"] == first["cls/map"]
+    # what the new maps do not touch stays: the model, its class table, the sanity results
+    for name in ("model.pt", "class_ap.json", "sanity.csv", "figures/sanity.png"):
+        assert (rerun / name).is_file(), name
+    assert "No per_pair.csv" in (rerun / "report.html").read_text()

@@ -16,11 +16,15 @@ added (:func:`carried_metrics`):
   never triggers this;
 * a key that no stage declares (hand-written, or from an older wsol) is never carried.
 
-Which stage writes which key is declared once, in ``StageSpec.metrics``.
+Which stage writes which key is declared once, in ``StageSpec.metrics``; the files that hold
+a stage's other results (``per_pair.csv``, figures, ``report.html``, ...) are declared in
+``StageSpec.files`` and go with its numbers (:func:`remove_stale_files`), so no report or table
+shows results the numbers beside them no longer describe.
 """
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Mapping
 from fnmatch import fnmatchcase
@@ -57,10 +61,41 @@ def carried_metrics(metrics: Mapping[str, float], stage: str, run: Run) -> dict[
     metrics: the numbers earlier runs left in the run directory (never this run's own, which
     no stage of this run makes stale); stage: the stage whose results are about to be added.
     """
-    invalidated = set(STAGE_ORDER) if STAGES[stage].metrics and explains_other_model(run) \
-        else downstream(stage)
+    stale = invalidated(stage, run)
     return {key: value for key, value in metrics.items()
-            if (found := owners(key)) and not invalidated.intersection(found)}
+            if (found := owners(key)) and not stale.intersection(found)}
+
+
+def invalidated(stage: str, run: Run) -> set[str]:
+    """The stages whose earlier results ``stage`` makes stale when it runs (itself included)."""
+    if STAGES[stage].metrics and explains_other_model(run):
+        return set(STAGE_ORDER)
+    return downstream(stage)
+
+
+def remove_stale_files(run: Run, stage: str, fresh: set[str]) -> list[str]:
+    """Delete the ``StageSpec.files`` of the stages ``stage`` invalidates, except those in
+    ``fresh`` (``stage`` and the stages of this run that already wrote theirs), as their numbers
+    leave ``metrics.json``; returns the names removed."""
+    stale = [name for other in STAGE_ORDER
+             if other in invalidated(stage, run) and other not in fresh
+             for name in STAGES[other].files]
+    return remove_run_files(run.run_dir, stale)
+
+
+def remove_run_files(run_dir: Path, names: tuple[str, ...] | list[str]) -> list[str]:
+    """Delete these files or folders of ``run_dir`` where they exist; returns those removed."""
+    removed = []
+    for name in names:
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
 
 
 def downstream(stage: str) -> set[str]:

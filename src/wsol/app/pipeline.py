@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from wsol.app.build import Run, build_run
-from wsol.app.carried import carried_metrics, warn_undeclared
+from wsol.app.carried import carried_metrics, remove_stale_files, warn_undeclared
 from wsol.app.distributed import (
     barrier,
     is_global_zero,
@@ -73,6 +73,7 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
         atomic_write_json(run_objects.run_dir / "run_info.json", run_info(run_objects.config))
     earlier = _read_metrics(run_objects.metrics_path)  # thinned as stages run
     made: dict[str, float] = {}  # by this run's stages
+    ran: set[str] = set()  # stages of this run whose files are fresh
     metrics = earlier
     for name in run_objects.stages:
         distributed = name in DISTRIBUTED_STAGES
@@ -87,6 +88,11 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
         if is_global_zero():
             warn_undeclared(name, result)
             earlier = carried_metrics(earlier, name, run_objects)
+            ran.add(name)
+            removed = remove_stale_files(run_objects, name, ran)
+            if removed:
+                log.info("stage %s: removed the earlier results it made stale: %s", name,
+                         ", ".join(removed))
             made.update(result)
             metrics = {**earlier, **made}
             atomic_write_json(run_objects.metrics_path, metrics)

@@ -19,9 +19,11 @@ from tqdm import tqdm
 
 from wsol.app.build import Run, absolute_path
 from wsol.app.cam_cache import store_for_reading
+from wsol.app.carried import remove_run_files
 from wsol.app.map_classes import check_map_classes
 from wsol.app.schema import CamConfig, EvalConfig
 from wsol.app.selection import selection_metrics, selection_run
+from wsol.app.stages import STAGES
 from wsol.app.stages.curves import write_curves
 from wsol.app.stages.pairs import PairBuffer, PairLog
 from wsol.app.stages.scoring import EvaluationSuite, finite_metrics, score_size
@@ -61,7 +63,7 @@ def evaluate_stage(run: Run) -> dict[str, float]:
             metrics.update(selection_metrics(select_suite, suite, split, cfg.data.cam_split,
                                              select_metrics))
     else:  # the files scored maps write would be an earlier evaluate's
-        _remove(run, MAP_FILES)
+        remove_run_files(run.run_dir, STAGES["evaluate"].files)
     if cfg.eval.seeds_dir:
         metrics.update(_score_label_pngs(absolute_path(cfg.eval.seeds_dir), images))
     if cfg.eval.faithfulness and run.classifier.kind == "none":
@@ -77,18 +79,6 @@ def evaluate_stage(run: Run) -> dict[str, float]:
     metrics["data/dropped_empty_images"] = float(images.dropped_empty)
     metrics["data/blacklisted_images"] = float(images.blacklisted)  # ILSVRC's, when given
     return metrics
-
-
-# what scoring maps writes into the run directory (the report reads them)
-MAP_FILES = ("curves.csv", "figures/curves.png", "figures/examples.png", "per_class.json",
-             "per_pair.csv")
-
-
-def _remove(run: Run, names: tuple[str, ...]) -> None:
-    """Delete these run-directory files left by an earlier evaluate, so none of them
-    disagrees with the metrics.json this one writes."""
-    for name in names:
-        (run.run_dir / name).unlink(missing_ok=True)
 
 
 def _store(run: Run) -> CamStore | None:
@@ -146,7 +136,7 @@ def _score_maps(run: Run, images: LabelledImages, store: CamStore, report_files:
     if save_example_figures(run.figures_dir / "examples.png", store, images, names,
                             cfg.eval.num_figures, cfg.eval.box_protocol,
                             cfg.eval.box_threshold) is None:  # eval.num_figures=0
-        _remove(run, ("figures/examples.png",))
+        remove_run_files(run.run_dir, ("figures/examples.png",))
     return suite, metrics
 
 

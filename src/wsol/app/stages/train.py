@@ -13,7 +13,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from wsol.app.build import Run
+from wsol.app.carried import remove_run_files
 from wsol.app.distributed import global_rank
+from wsol.app.stages import STAGES
 from wsol.app.threads import run_cpus
 from wsol.datasets.records import LabelledImages
 from wsol.io.atomic import atomic_write_json
@@ -86,7 +88,7 @@ def train_stage(run: Run) -> dict[str, float]:
     if not trainer.is_global_zero:
         return metrics
     # an earlier model's class table must not outlive it when this one's mAP is left out
-    (run.run_dir / "class_ap.json").unlink(missing_ok=True)
+    remove_run_files(run.run_dir, STAGES["train"].files)
     # The reported mAP is the final model's over the whole split, scored once by rank 0: under
     # DDP the validation loop pads each rank's shard with repeated images, and with a sparse
     # validation schedule the last logged val/map may be epochs old.
