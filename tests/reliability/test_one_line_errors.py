@@ -236,10 +236,12 @@ def test_the_report_skips_damaged_earlier_runs(tmp_path):
 
     for n, (info, metrics) in enumerate([(b"[]", b"{}"), (b'{"experiment": 3}', b"{}"),
                                          (b'{"experiment": "demo"}', b'{"a": "text"}'),
-                                         (b"\xff", b"{}"), (b'{"experiment": "demo"}', b"[1]")]):
+                                         (b"\xff", b"{}"), (b'{"experiment": "demo"}', b"[1]"),
+                                         (b'{"by_stage": {"evaluate": 1}}', b"{}")]):
         folder = tmp_path / f"run{n}"
         folder.mkdir()
         (folder / "run_info.json").write_bytes(info)
         (folder / "metrics.json").write_bytes(metrics)
     runs = find_runs([tmp_path])
-    assert runs == {"demo": {"metrics": {}, "command": "", "run_dir": str(tmp_path / "run2")}}
+    assert runs == {"demo": {"metrics": {}, "command": "", "commands": {},
+                             "run_dir": str(tmp_path / "run2")}}

@@ -31,18 +31,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from wsol.app.build import Run
-from wsol.app.stages import STAGE_ORDER, STAGES
+from wsol.app.stages import STAGE_ORDER, STAGES, owners
 
 
 class UndeclaredMetricWarning(UserWarning):
     """A stage returned a key its ``StageSpec.metrics`` does not declare (a wsol bug: a later
     run could not tell the key is stale). The test suite turns it into an error."""
-
-
-def owners(key: str) -> tuple[str, ...]:
-    """The stages whose declared patterns match ``key``, in pipeline order."""
-    return tuple(name for name in STAGE_ORDER
-                 if any(fnmatchcase(key, pattern) for pattern in STAGES[name].metrics))
 
 
 def explains_other_model(run: Run) -> bool:

@@ -23,6 +23,7 @@ from wsol.app.distributed import (
     ranks_started_externally,
     requested_processes,
 )
+from wsol.app.run_record import RunInfo
 from wsol.app.schema import RunConfig
 from wsol.app.stages import STAGES
 from wsol.app.threads import apply_threads
@@ -69,8 +70,9 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
 
     require_inputs(run_objects)  # every input the stages read, before any of them starts
     apply_threads(run_objects)  # torch / OpenCV threads from the CPUs this run may use
+    info = RunInfo(run_objects)  # the last command, and per stage the one that made it
     if is_global_zero():
-        atomic_write_json(run_objects.run_dir / "run_info.json", run_info(run_objects.config))
+        info.write()
     earlier = _read_metrics(run_objects.metrics_path)  # thinned as stages run
     made: dict[str, float] = {}  # by this run's stages
     ran: set[str] = set()  # stages of this run whose files are fresh
@@ -90,6 +92,7 @@ def run(cfg: DictConfig | RunConfig) -> dict[str, float]:
             earlier = carried_metrics(earlier, name, run_objects)
             ran.add(name)
             removed = remove_stale_files(run_objects, name, ran)
+            info.stage_done(name, ran)
             if removed:
                 log.info("stage %s: removed the earlier results it made stale: %s", name,
                          ", ".join(removed))
@@ -149,22 +152,6 @@ def check_launch(run: Run) -> None:
             f"trainer.devices={trainer.devices} (DDP) cannot run inside a local -m sweep; "
             "sweep with hydra/launcher=slurm (one SLURM task per device), or run each "
             "multi-device configuration without -m.")
-
-
-def run_info(cfg: RunConfig) -> dict[str, str]:
-    """The experiment name and the command line that reproduces this run (for the tables)."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        hydra_cfg = HydraConfig.get()
-        experiment = hydra_cfg.runtime.choices.get("experiment") or ""
-        overrides = " ".join(hydra_cfg.overrides.task)
-    except ValueError:  # called as a library, outside a Hydra app
-        experiment, overrides = "", ""
-    method = cfg.model.wsol_method  # the tables tell a recipe's method variants apart
-    return {"experiment": experiment,
-            "command": f"python scripts/run.py {overrides}".strip(),
-            "stages": ",".join(cfg.stages), "variant": "" if method == "cam" else method}
 
 
 SUMMARY_ROWS = (

@@ -488,6 +488,12 @@ def _segment_init(ctx: _Context) -> Iterator[Finding]:
         yield finding if not finding.ok else weights_arch_finding(ctx.run)
 
 
+def _drawn_settings(ctx: _Context) -> Iterator[Finding]:
+    from wsol.app.report_rules import drawn_settings_findings
+
+    yield from drawn_settings_findings(ctx.run)
+
+
 # Input name -> rule, in report order. A stage's ``reads`` names these.
 INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "train_split": _train_split,
@@ -505,6 +511,7 @@ INPUTS: dict[str, Callable[[_Context], Iterator[Finding]]] = {
     "val_masks": _val_masks,
     "pseudo_labels": _pseudo_labels,
     "segment_init": _segment_init,
+    "drawn_settings": _drawn_settings,
 }
 
 

@@ -3,8 +3,8 @@
 A key is the SHA-256 of a canonical JSON of the *key inputs*: the dataset split (format,
 resolved root, split name, a hash of the ordered image ids, a hash of each image file's size and
 modification time, so an image replaced or edited under the same id gets new maps, and, with
-``cam.classes=gt`` or ``topk``, of each image's labelled classes, which decide the maps made), the input
-size, the model weights (the checkpoint file's hash, or the torchvision weights name + its
+``cam.classes=gt`` or ``topk``, of each image's labelled classes, which decide the maps made),
+the input size, the model weights (the checkpoint file's hash, or the torchvision weights name + its
 file's hash) with the explained layer when ``model.target_layer`` names one, the class names
 and the CAM settings that change maps. Settings that only change speed (batch size,
 channels_last, workers, devices) are left out, so changing them reuses the maps.

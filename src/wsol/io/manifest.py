@@ -1,10 +1,22 @@
-"""Comparing the settings a folder of results was made with against the ones asked for."""
+"""Reading the JSON records beside results, and comparing the settings a folder of results was
+made with against the ones asked for."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
+
+
+def load_json_dict(path: Path) -> dict | None:
+    """The JSON object in ``path``, or None when it is unreadable, not JSON or not an object
+    (a file damaged or written by hand; our own writes are atomic)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def jsonable(value: Any) -> Any:

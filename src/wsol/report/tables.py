@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from wsol.app.run_record import stage_records
+from wsol.app.stages import owners
+from wsol.io.manifest import load_json_dict
 from wsol.report.published import PAPER_ROWS, PaperRow
 
 COLUMNS = ("table", "setting", "metric", "published", "source", "ours", "command")
-
-
-def load_json_dict(path: Path) -> dict | None:
-    """The JSON object in ``path``, or None when it is unreadable, not JSON or not an object
-    (a file damaged or written by hand; our own writes are atomic)."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def load_metrics(path: Path) -> dict[str, float] | None:
@@ -38,9 +30,10 @@ def read_run(run_dir: Path) -> tuple[str, dict] | None:
     """``(experiment, entry)`` of a finished run directory, or None when it holds no readable
     ``run_info.json`` + ``metrics.json`` (not ours, or damaged by hand: our writes are atomic).
 
-    experiment: the ``experiment=`` name (``NAME+METHOD`` for a method variant of a CAM
-    recipe; ``""`` for a run without ``experiment=``); entry: ``{"metrics", "command",
-    "run_dir"}``.
+    experiment: the ``experiment=`` name of the run that made its evaluate numbers, else of its
+    last run (``NAME+METHOD`` for a method variant of a CAM recipe; ``""`` for a run without
+    ``experiment=``); entry: ``{"metrics", "command" (the last run's), "commands" (per stage:
+    the run that made its results, see :mod:`wsol.app.run_record`), "run_dir"}``.
     """
     run_dir = Path(run_dir)
     info_path, metrics_path = run_dir / "run_info.json", run_dir / "metrics.json"
@@ -49,13 +42,27 @@ def read_run(run_dir: Path) -> tuple[str, dict] | None:
     info, metrics = load_json_dict(info_path), load_metrics(metrics_path)
     if info is None or metrics is None:
         return None
-    name = info.get("experiment")
+    records = stage_records(info)
+    # the numbers are the evaluate stage's run, whatever ran since (stages=[report])
+    made_by = records.get("evaluate", info)
+    name = made_by.get("experiment")
     name = name if isinstance(name, str) else ""
-    variant = info.get("variant")
+    variant = made_by.get("variant")
     if name and variant and isinstance(variant, str):  # a method on a CAM recipe
         name = f"{name}+{variant}"
     return name, {"metrics": metrics, "command": str(info.get("command", "")),
+                  "commands": {stage: record["command"] for stage, record in records.items()},
                   "run_dir": str(run_dir)}
+
+
+def command_for(run: dict, key: str) -> str:
+    """The command that made ``run``'s number ``key`` (an entry of :func:`read_run`): the run of
+    the stage that writes it, as ``run_info.json`` recorded it; the directory's last command
+    for a run directory written before per-stage records."""
+    for stage in owners(key):
+        if stage in run.get("commands", {}):
+            return run["commands"][stage]
+    return run["command"]
 
 
 def find_runs(roots: Iterable[Path], first: Path | None = None) -> dict[str, dict]:
@@ -100,7 +107,7 @@ def build_table(runs: dict[str, dict], rows: Sequence[PaperRow] = PAPER_ROWS,
             ours = f"not run here: needs the data of experiment={row.experiment}"
             command = f"python scripts/run.py {_overrides(row.experiment)}"
         else:
-            ours, command = f"{run['metrics'][row.metric]:.2f}", run["command"]
+            ours, command = f"{run['metrics'][row.metric]:.2f}", command_for(run, row.metric)
         table.append({"table": row.table, "setting": row.setting, "metric": row.metric_label,
                       "published": f"{row.published:.2f}", "source": row.source,
                       "ours": ours, "command": command})
@@ -111,7 +118,8 @@ def build_table(runs: dict[str, dict], rows: Sequence[PaperRow] = PAPER_ROWS,
                 label = experiment or "no experiment="
                 table.append({"table": f"{label} (no published number)", "setting": key,
                               "metric": "%", "published": "—", "source": run["run_dir"],
-                              "ours": f"{run['metrics'][key]:.2f}", "command": run["command"]})
+                              "ours": f"{run['metrics'][key]:.2f}",
+                              "command": command_for(run, key)})
     return table
 
 

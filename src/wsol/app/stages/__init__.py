@@ -16,6 +16,7 @@ warning into a failure).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,16 @@ STAGES: dict[str, StageSpec] = {
                         ("cam_split", "classifier", "sanity_train_split"), ("sanity/*",),
                         uses=("train",), files=("sanity.csv", "figures/sanity.png")),
     # it draws every stage's results, so any of them rerun makes it stale
-    "report": StageSpec("wsol.app.stages.report:report_stage", False, (), (),
+    "report": StageSpec("wsol.app.stages.report:report_stage", False, ("drawn_settings",), (),
                         uses=("train", "cam", "localize", "evaluate", "pseudo", "segment",
                               "sanity"),
                         files=("report.html", "report_files", "tables.md", "tables.csv")),
 }
 STAGE_ORDER = tuple(STAGES)
+
+
+def owners(key: str) -> tuple[str, ...]:
+    """The stages whose declared ``metrics`` patterns match ``metrics.json`` key ``key``, in
+    pipeline order (one, for every key a stage writes)."""
+    return tuple(name for name in STAGE_ORDER
+                 if any(fnmatchcase(key, pattern) for pattern in STAGES[name].metrics))

@@ -15,8 +15,8 @@ from tqdm import tqdm
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
-from wsol.app.schema import CamConfig, EvalConfig
 from wsol.app.map_classes import check_map_classes, predicted
+from wsol.app.schema import CamConfig, EvalConfig
 from wsol.app.stages.evaluate import scored_ids
 from wsol.app.threads import run_cpus
 from wsol.cam import CamStore

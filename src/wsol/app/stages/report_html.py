@@ -8,7 +8,6 @@ stage makes it. Gallery thumbnails go to ``report_files/`` beside the page.
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -16,9 +15,11 @@ from pathlib import Path
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
 from wsol.app.map_classes import predicted
+from wsol.app.run_record import read_run_info, stage_records
 from wsol.cam import CamStore
 from wsol.errors import WsolError
 from wsol.io.atomic import atomic_write_text
+from wsol.io.manifest import load_json_dict
 from wsol.localize import (
     box_from_protocol,
     boxes_from_cam,
@@ -46,10 +47,7 @@ SANITY_TEXT = (
 
 
 def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except ValueError:
-        return {}
+    return load_json_dict(path) or {}  # absent or damaged: the page says what is missing
 
 
 def _headline(metrics: dict[str, float]) -> Table | None:
@@ -147,11 +145,12 @@ def write_report_html(run: Run) -> Path:
     """Write ``report.html`` (and its thumbnails) into the run directory; returns its path."""
     cfg, run_dir = run.config, run.run_dir
     metrics = _json(run.metrics_path)
-    info = _json(run_dir / "run_info.json")
+    info = read_run_info(run_dir)
+    made_by = stage_records(info).get("evaluate", info)  # the numbers' command, not the last
     page = Page(title=f"wsol report · {run_dir.name}",
                 subtitle=f"{run_dir} · data {cfg.data.name} ({cfg.data.cam_split}) · model "
                          f"{cfg.model.arch} · cam.method {cfg.cam.method} · "
-                         f"{info.get('command', '')}")
+                         f"{made_by.get('command', '')}")
     every = Table(["key", "value"], [[k, v] for k, v in sorted(metrics.items())],
                   "All metrics (metrics.json)") if metrics else None
     page.summary = [t for t in (_headline(metrics), _faith_table(metrics), every) if t]

@@ -4,8 +4,8 @@ Localization is scored per (image, ground-truth class) pair: the class's map aga
 of that class (for single-object datasets this is the usual per-image protocol). Ranked
 top-k maps (``cam.classes=topk``) also give the Grad-CAM paper's top-1 / top-5 localization
 error from their ranked prefix, while the maps of labelled classes outside the top k keep every
-labelled class in the GT-known metrics (:mod:`wsol.app.map_classes`); CorLoc (VOC07) uses the protocol box of each class present, against its non-difficult
-boxes.
+labelled class in the GT-known metrics (:mod:`wsol.app.map_classes`); CorLoc (VOC07) uses the
+protocol box of each class present, against its non-difficult boxes.
 """
 
 from __future__ import annotations

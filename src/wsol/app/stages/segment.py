@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
-from wsol.app.map_classes import predicted
 from wsol.app.distributed import barrier, is_global_zero
+from wsol.app.map_classes import predicted
 from wsol.app.stages.pseudo import crf_params, pseudo_dir, pseudo_ids
 from wsol.cam import CamStore
 from wsol.datasets.voc_format import write_voc_mask

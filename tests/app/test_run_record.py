@@ -1,0 +1,79 @@
+"""run_info.json keeps, per stage, the command that made its results (shown beside those
+numbers), and the report refuses to draw numbers made with other settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers.runs import build, run_pipeline
+
+from wsol.app import pipeline, preflight, run_record
+from wsol.app.report_rules import drawn_settings_findings
+from wsol.errors import ConfigError
+from wsol.report.tables import command_for, read_run
+
+
+@pytest.fixture
+def stub_stages(monkeypatch):
+    """Stages that make nothing, and commands as a Hydra launch would record them."""
+    monkeypatch.setattr(pipeline, "_load_stage", lambda name: lambda run: {})
+    commands = iter([])
+
+    def info(cfg):
+        return {"experiment": "voc_resnet", "command": next(commands),
+                "stages": ",".join(cfg.stages), "variant": ""}
+
+    def launch(run_dir, command, *overrides, check=False):
+        nonlocal commands
+        commands = iter([command])
+        if not check:
+            monkeypatch.setattr(preflight, "require_inputs", lambda run: None)
+        else:
+            monkeypatch.undo()
+            monkeypatch.setattr(pipeline, "_load_stage", lambda name: lambda run: {})
+        monkeypatch.setattr(run_record, "run_info", info)
+        return run_pipeline(run_dir, *overrides)
+
+    return launch
+
+
+def _records(run_dir):
+    return json.loads((run_dir / "run_info.json").read_text())["by_stage"]
+
+
+def test_each_stage_keeps_the_command_that_made_its_results(tmp_path, stub_stages):
+    run_dir = tmp_path / "run"
+    evaluate = "python scripts/run.py experiment=voc_resnet eval.bg_threshold=0.3"
+    stub_stages(run_dir, evaluate, "stages=[evaluate]", "eval.bg_threshold=0.3")
+    (run_dir / "metrics.json").write_text(json.dumps({"loc/maxboxacc": 50.0, "cls/map": 70.0}))
+    report = "python scripts/run.py experiment=voc_resnet eval.bg_threshold=0.3 stages=[report]"
+    stub_stages(run_dir, report, "stages=[report]", "eval.bg_threshold=0.3", check=True)
+    info = json.loads((run_dir / "run_info.json").read_text())
+    assert info["command"] == report  # the last run
+    assert _records(run_dir)["evaluate"]["command"] == evaluate
+    name, entry = read_run(run_dir)
+    assert name == "voc_resnet"
+    assert command_for(entry, "loc/maxboxacc") == evaluate  # not the report's command
+    assert command_for(entry, "cls/map") == report  # no train record: the last command
+    stub_stages(run_dir, "python scripts/run.py stages=[cam]", "stages=[cam]")
+    assert set(_records(run_dir)) == {"cam"}  # new maps: the evaluate and report records go
+
+
+def test_the_report_refuses_numbers_made_with_other_settings(tmp_path, stub_stages):
+    run_dir = tmp_path / "run"
+    evaluate = "python scripts/run.py experiment=voc_resnet stages=[cam,evaluate] cam.flip=true"
+    stub_stages(run_dir, evaluate, "stages=[evaluate]", "cam.flip=true", "eval.bg_threshold=0.3")
+    with pytest.raises(ConfigError) as err:
+        stub_stages(run_dir, "python scripts/run.py stages=[report]", "stages=[report]",
+                    check=True)
+    message = str(err.value)
+    assert "cam.flip: stored True, requested False" in message
+    assert "eval.bg_threshold: stored 0.3, requested 0.15" in message
+    assert (f"python scripts/run.py experiment=voc_resnet cam.flip=true stages=[report] "
+            f"hydra.run.dir={run_dir}") in message
+    # the same settings (or an evaluate in the same run) draw as asked
+    stub_stages(run_dir, "x", "stages=[report]", "cam.flip=true", "eval.bg_threshold=0.3",
+                check=True)
+    both = build(run_dir, "stages=[evaluate,report]")
+    assert [f.ok for f in drawn_settings_findings(both)] == [True]
