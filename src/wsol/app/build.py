@@ -117,7 +117,7 @@ class DataSource:
 
             from wsol.demo.synthetic import ensure_demo_dataset
 
-            ensure_demo_dataset(self.root, **asdict(self.config.generate))
+            ensure_demo_dataset(self.root, hold=True, **asdict(self.config.generate))
         elif not self.root.is_dir():
             from wsol.datasets.roots import root_hint
 

@@ -7,7 +7,6 @@ the same bytes. Files are written atomically and ``root/.complete`` (the paramet
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -21,6 +20,7 @@ from wsol.datasets.voc_format import encode_voc_mask, voc_xml_string
 from wsol.demo.coco_writer import CocoInstancesWriter, encode_instance
 from wsol.demo.scene import render_sample
 from wsol.demo.scene_style import get_style
+from wsol.demo.tree_lock import generation_lock, hold_for_reading, read_by_others, release
 from wsol.errors import ConfigError, DataError
 from wsol.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -67,16 +67,38 @@ def split_ids(num_images: int, val_fraction: float, seed: int) -> dict[str, list
     return {"train": train, "val": val, "trainval": ids}
 
 
-def ensure_demo_dataset(root: Path, progress: bool = True, **params) -> Path:
-    """Generate the demo at ``root`` unless a complete tree with the same parameters is there."""
+def ensure_demo_dataset(root: Path, progress: bool = True, hold: bool = False,
+                        **params) -> Path:
+    """Generate the demo at ``root`` unless a complete tree with the same parameters is there.
+
+    hold: keep the tree held for reading until :func:`wsol.demo.tree_lock.release_all` (the
+    end of the run), so no other process regenerates it meanwhile. Regenerating a tree that
+    another process holds raises DataError naming the differing settings.
+    """
     root = Path(root)
     wanted = {"generator_version": GENERATOR_VERSION, **demo_params(**params)}
-    if _read_marker(root) == wanted:
+    if _read_marker(root) == wanted and not hold:
         return root
-    with _lock(root):
-        if _read_marker(root) == wanted:  # another process finished it while we waited
-            return root
-        return generate_demo_dataset(root, progress=progress, **params)
+    with generation_lock(root):
+        found = _read_marker(root)
+        if found != wanted:  # not there, or made with other settings
+            release(root)  # this process's own earlier run is over
+            if read_by_others(root):
+                raise DataError(_in_use_message(root, found, wanted))
+            generate_demo_dataset(root, progress=progress, **params)
+        if hold:
+            hold_for_reading(root)
+    return root
+
+
+def _in_use_message(root: Path, found: dict | None, wanted: dict) -> str:
+    changed = [k for k in DEFAULT_PARAMS if (found or {}).get(k) != wanted[k]]
+    settings = ", ".join(f"data.generate.{k}: {(found or {}).get(k)} there, {wanted[k]} asked"
+                         for k in changed)
+    own = root.with_name(root.name + "-" + "-".join(f"{k}{wanted[k]}" for k in changed))
+    return (f"The demo tree {root} (data.root) is being read by another run made with other "
+            f"settings ({settings}); regenerating it would change its images under that run. "
+            f"Wait for that run to end, or give this run its own tree: data.root={own}")
 
 
 def generate_demo_dataset(root: Path, num_images: int = 3000, image_size: int = 64,
@@ -166,7 +188,8 @@ def _clear_previous(root: Path) -> None:
     if not root.is_dir():
         raise DataError(f"Demo dataset root {root} (data.root) is a file; choose a directory.")
     ours = (root / MARKER).exists() or (root / _OWNER_TAG).exists()
-    foreign = [p.name for p in root.iterdir() if p.name not in (MARKER, _OWNER_TAG, ".lock")]
+    foreign = [p.name for p in root.iterdir()
+               if p.name not in (MARKER, _OWNER_TAG, ".lock", ".readers")]
     if foreign and not ours:
         raise DataError(f"Demo dataset root {root} (data.root) already holds other files "
                         f"({', '.join(sorted(foreign)[:3])}, ...) and no {MARKER} marker; "
@@ -174,20 +197,3 @@ def _clear_previous(root: Path) -> None:
     (root / MARKER).unlink(missing_ok=True)
     for name in _MANAGED:
         shutil.rmtree(root / name, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _lock(root: Path):
-    """Exclusive lock on ``root/.lock`` so parallel processes (DDP ranks) generate once."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks; generation is still atomic per file
-            yield
-            return
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,62 @@
+"""A demo tree another process is reading is never regenerated under it (D11: a parallel sweep
+over data.generate.* rewrote one tree while another job trained on it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from wsol.demo import tree_lock
+from wsol.demo.synthetic import MARKER, ensure_demo_dataset
+from wsol.errors import DataError
+
+SMALL = {"num_images": 4, "image_size": 64}
+
+pytestmark = pytest.mark.skipif(tree_lock.fcntl is None, reason="needs POSIX flock")
+
+
+def _reader(root):
+    """Another process that holds ``root`` (generated with SMALL) until its stdin closes."""
+    code = textwrap.dedent(f"""
+        import sys
+        from wsol.demo.synthetic import ensure_demo_dataset
+        ensure_demo_dataset({str(root)!r}, progress=False, hold=True, **{SMALL!r})
+        print("holding", flush=True)
+        sys.stdin.read()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_another_runs_tree_is_not_regenerated_under_it(tmp_path):
+    root = tmp_path / "demo" / "VOCshapes"
+    reader = _reader(root)
+    try:
+        marker = (root / MARKER).read_text()
+        ensure_demo_dataset(root, progress=False, hold=True, **SMALL)  # same settings: shared
+        tree_lock.release_all()
+        with pytest.raises(DataError) as err:
+            ensure_demo_dataset(root, progress=False, **SMALL, style="hard")
+        message = str(err.value)
+        assert "being read by another run" in message and str(root) in message
+        assert "data.generate.style: standard there, hard asked" in message
+        assert f"data.root={root}-stylehard" in message
+        assert (root / MARKER).read_text() == marker  # untouched
+    finally:
+        reader.communicate("")
+    ensure_demo_dataset(root, progress=False, **SMALL, style="hard")  # that run has ended
+    assert '"style": "hard"' in (root / MARKER).read_text()
+
+
+def test_this_process_may_regenerate_the_tree_its_earlier_run_held(tmp_path):
+    root = tmp_path / "VOCshapes"
+    ensure_demo_dataset(root, progress=False, hold=True, **SMALL)
+    ensure_demo_dataset(root, progress=False, hold=True, **SMALL, seed=3)
+    assert '"seed": 3' in (root / MARKER).read_text()
+    tree_lock.release_all()
+    assert not tree_lock._HELD
