@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-import torch
+from helpers.models import random_shapes_checkpoint
 from helpers.runs import run_pipeline
 from scipy.ndimage import gaussian_filter
 
@@ -17,8 +17,6 @@ from wsol.datasets.voc import VOCDataset
 from wsol.demo.synthetic import ensure_demo_dataset
 from wsol.localize import boxes_from_cam, normalize_scoremap
 from wsol.metrics import box_iou
-from wsol.models.backbones import build_backbone
-from wsol.models.checkpoint import save_classifier
 
 # the tree of the tiny_demo_tree fixture (a run with other generate settings regenerates it)
 TREE = {"num_images": 60, "val_fraction": 0.2}
@@ -107,12 +105,7 @@ def test_per_class_tables_agree_with_the_pairs_and_with_irn_seeds(gt_run):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    torch.manual_seed(1)
-    net, _ = build_backbone("resnet18_quarter", len(SHAPE_CLASSES), output_stride=8)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(SHAPE_CLASSES),
-                                "output_stride": 8, "class_names": list(SHAPE_CLASSES)})
-    return path
+    return random_shapes_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", seed=1)
 
 
 def test_faithfulness_keys_per_method_and_equal_for_maps_equal_up_to_scale(

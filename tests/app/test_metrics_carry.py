@@ -10,12 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from helpers.models import random_shapes_checkpoint
 from helpers.runs import run_pipeline
-
-from wsol.datasets.classes import SHAPE_CLASSES
-from wsol.models.backbones import build_backbone
-from wsol.models.checkpoint import save_classifier
 
 FAST = ["data.generate.num_images=60", "data.generate.val_fraction=0.2", "data.input_size=32",
         "data.batch_size=16", "eval.num_figures=0", "trainer.max_epochs=1",
@@ -47,11 +43,7 @@ def _written(run_dir: Path) -> dict[str, float]:
 
 
 def _random_checkpoint(path: Path) -> Path:
-    torch.manual_seed(7)
-    net, _ = build_backbone("resnet18_quarter", len(SHAPE_CLASSES), output_stride=8)
-    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(SHAPE_CLASSES),
-                                "output_stride": 8, "class_names": list(SHAPE_CLASSES)})
-    return path
+    return random_shapes_checkpoint(path, seed=7)
 
 
 @pytest.mark.slow

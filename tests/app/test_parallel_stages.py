@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.models import random_shapes_checkpoint
 from helpers.runs import run_pipeline
-
-from wsol.datasets.classes import SHAPE_CLASSES
-from wsol.models.backbones import build_backbone
-from wsol.models.checkpoint import save_classifier
 
 TINY = ["data.generate.num_images=60", "data.generate.val_fraction=0.2", "data.num_workers=0",
         "trainer.accelerator=cpu", "eval.num_figures=0",
@@ -22,12 +19,7 @@ TINY = ["data.generate.num_images=60", "data.generate.val_fraction=0.2", "data.n
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A random-init quarter ResNet-18 over the shape classes (maps differ image by image)."""
-    torch.manual_seed(0)
-    net, _ = build_backbone("resnet18_quarter", len(SHAPE_CLASSES), None, 8)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(SHAPE_CLASSES),
-                                "output_stride": 8, "class_names": list(SHAPE_CLASSES)})
-    return path
+    return random_shapes_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
 
 
 @pytest.fixture

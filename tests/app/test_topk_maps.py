@@ -9,15 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.models import random_shapes_checkpoint
 from helpers.runs import build, cam_store_path, run_pipeline
 
 from wsol.app.map_classes import check_map_classes, predicted, topk_then_labelled
 from wsol.app.schema import CamConfig
 from wsol.cam import CamStore
-from wsol.datasets.classes import SHAPE_CLASSES
 from wsol.errors import DataError
-from wsol.models.backbones import build_backbone
-from wsol.models.checkpoint import save_classifier
 
 TINY = ["data.generate.num_images=60", "data.generate.val_fraction=0.2", "data.num_workers=0",
         "trainer.accelerator=cpu", "eval.num_figures=0", "data.cam_split=train",
@@ -47,12 +45,7 @@ def test_maps_without_the_labelled_extras_are_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net, _ = build_backbone("resnet18_quarter", len(SHAPE_CLASSES), None, 8)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(SHAPE_CLASSES),
-                                "output_stride": 8, "class_names": list(SHAPE_CLASSES)})
-    return path
+    return random_shapes_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
 
 
 def test_top1_maps_score_every_labelled_class_and_predict_one_box(tiny_demo_tree, checkpoint,

@@ -29,3 +29,20 @@ def declared_method(name: str, **overrides: Any) -> WsolMethod:
     settings = declared_model_settings(**overrides)
     return WsolMethod(name, **{f.name: settings[f.name] for f in fields(WsolMethod)
                                if f.name != "name"})
+
+
+def random_shapes_checkpoint(path, seed: int = 0):
+    """A random-init quarter ResNet-18 over the demo's shape classes (output stride 8) saved
+    as a ``model.pt`` at ``path``, whose maps differ image by image; returns ``path``."""
+    import torch
+
+    from wsol.datasets.classes import SHAPE_CLASSES
+    from wsol.models.backbones import build_backbone
+    from wsol.models.checkpoint import save_classifier
+
+    torch.manual_seed(seed)
+    net, _ = build_backbone("resnet18_quarter", len(SHAPE_CLASSES), output_stride=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_classifier(path, net, {"arch": "resnet18_quarter", "num_classes": len(SHAPE_CLASSES),
+                                "output_stride": 8, "class_names": list(SHAPE_CLASSES)})
+    return path
