@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 
 from wsol.cam import CamStore, store_files
 from wsol.cam import store as store_module
+from wsol.cam.store_verify import DamagedMapFile
 from wsol.errors import ConfigError, DataError, WsolError
 from wsol.io import atomic
 
@@ -190,3 +192,19 @@ def test_level_layouts_are_verified_like_resized_files(tmp_path):
         np.savez(bad / "x.npz", **arrays)
         with pytest.raises(DamagedMapFile, match=match):
             read_map_file(bad / "x.npz", num_classes=5, max_pixels=10**6)
+
+
+def test_a_file_copied_over_another_images_file_is_damaged(tmp_path):
+    """Each file records the id it was written for: a copy under another image's name (with
+    the same classes, so no other check fails) is refused on read and removed by intact();
+    a file written before ids were recorded still reads."""
+    store = CamStore(tmp_path / "s")
+    store.write("a", np.full((1, 4, 4), 1.0, np.float32), [2], (8, 8))
+    store.write("b", np.full((1, 4, 4), 0.5, np.float32), [2], (8, 8))
+    shutil.copyfile(store._path("a"), store._path("b"))
+    with pytest.raises(DamagedMapFile, match="holds the maps of image 'a', not of 'b'"):
+        store.read("b")
+    assert store.intact(["a", "b"]) == {"a"} and not store.has("b")
+    np.savez(store._path("old"), cams=np.ones((1, 4, 4), np.float16),
+             scale=np.ones(1, np.float32), class_ids=np.array([2]), image_size=np.array([8, 8]))
+    assert store.read("old")[1].tolist() == [2]

@@ -159,7 +159,8 @@ class CamStore:
         maps = [a for name, a in arrays.items() if name == "cams" or name.startswith("level_")]
         if not all(np.isfinite(m).all() for m in maps):  # the cam stage names the model first
             raise ValueError(f"cams of image {image_id!r} hold NaN or infinite values")
-        arrays = {**arrays, "class_ids": ids, "image_size": np.asarray(image_size, np.int64)}
+        arrays = {**arrays, "class_ids": ids, "image_size": np.asarray(image_size, np.int64),
+                  "image_id": np.asarray(str(image_id))}  # a file copied over another's fails
         if scores is not None:
             arrays["scores"] = _array(scores).reshape(-1)
             if arrays["scores"].shape != ids.shape:
@@ -205,7 +206,7 @@ class CamStore:
                 f"no CAMs for image {image_id!r} in {self.directory}; run the cam stage"
             )
         try:
-            stored = read_map_file(path, self.num_classes, self.max_image_pixels)
+            stored = read_map_file(path, self.num_classes, self.max_image_pixels, image_id)
         except DamagedMapFile as err:
             raise DamagedMapFile(f"{err}; rerun the cam stage with the same settings: it "
                                  f"recomputes damaged files") from None
@@ -329,7 +330,8 @@ def _check_files(store: CamStore, ids: list[str], part: range
     for index in part:
         image_id = ids[index]
         try:
-            read_map_file(store._path(image_id), store.num_classes, store.max_image_pixels)
+            read_map_file(store._path(image_id), store.num_classes, store.max_image_pixels,
+                          image_id)
             passed.append(image_id)
         except DamagedMapFile as err:
             failed.append((image_id, str(err)))

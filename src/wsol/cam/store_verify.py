@@ -1,7 +1,8 @@
 """Reading one CAM store file with every check a damaged or foreign file can fail.
 
 A map file is a zip (``np.savez``, uncompressed) of ``class_ids`` int64 (K,), ``image_size``
-int64 (2,), optionally ``scores`` float32 (K,), and the maps in one of the layouts of
+int64 (2,), optionally ``scores`` float32 (K,) and ``image_id`` (the id it was written for, a
+unicode scalar; files written before it have none), and the maps in one of the layouts of
 :mod:`wsol.cam.compose`: ``resized`` as ``cams`` float16 (K, h, w) with ``scale`` float32 (K,);
 ``irn`` / ``bicubic`` as ``layout`` (its name), ``stride`` int64 and ``level_0`` ...
 ``level_{n-1}`` float32 (K, h_s, w_s). :func:`read_map_file` checks the zip (each member's
@@ -33,10 +34,12 @@ DTYPES = {"cams": np.dtype("<f2"), "scale": np.dtype("<f4"), "class_ids": np.dty
 COMMON = ("class_ids", "image_size")
 RESIZED = ("cams", "scale")
 NDIM = {"cams": 3, "scale": 1, "class_ids": 1, "image_size": 1, "scores": 1, "level": 3,
-        "stride": 0, "layout": 0}
+        "stride": 0, "layout": 0, "image_id": 0}
+OPTIONAL = ("scores.npy", "image_id.npy")
 MAX_LEVELS = 16
 _LEVEL = re.compile(r"level_(\d+)")
 _LAYOUT_DTYPE = re.compile(r"<U([1-9][0-9]?)")
+_ID_DTYPE = re.compile(r"<U([1-9][0-9]{0,3})")  # a store file name holds at most 255 bytes
 # The header numpy writes; parsed by a regex (ast.literal_eval, numpy's way, is a third of the
 # verification time), any other spelling by literal_eval as a fallback.
 _HEADER = re.compile(r"\{'descr': '([^']+)', 'fortran_order': (False|True), "
@@ -99,9 +102,9 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         raise ValueError(f"member {info.filename} is compressed (wsol writes them stored)")
     with archive.open(info) as handle:
         descr, fortran, shape = _header(handle)
-        if kind == "layout":  # a short unicode scalar: numpy writes its length into the dtype
-            if not _LAYOUT_DTYPE.fullmatch(descr):
-                raise ValueError(f"layout is {descr}, expected a short unicode string")
+        if kind in ("layout", "image_id"):  # unicode scalars: numpy writes the length in the dtype
+            if not (_LAYOUT_DTYPE if kind == "layout" else _ID_DTYPE).fullmatch(descr):
+                raise ValueError(f"{kind} is {descr}, expected a short unicode string")
             dtype = np.dtype(descr)
         else:
             dtype = DTYPES[kind]
@@ -120,7 +123,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
 def _members(names: list[str]) -> str:
     """The layout a file's member names describe; ValueError for any other set."""
     common = {f"{k}.npy" for k in COMMON}
-    rest = set(names) - common - {"scores.npy"}
+    rest = set(names) - common - set(OPTIONAL)
     if not common <= set(names):
         raise ValueError(f"holds {sorted(names)[:6]}, missing {sorted(common - set(names))}")
     if rest == {f"{k}.npy" for k in RESIZED}:
@@ -131,7 +134,7 @@ def _members(names: list[str]) -> str:
             levels == sorted(f"level_{i}.npy" for i in range(count)):
         return "levels"
     raise ValueError(f"holds {sorted(names)[:6]}, expected {sorted(common)} with "
-                     f"{sorted(RESIZED)} or layout/stride/level_0..n (+ scores.npy)")
+                     f"{sorted(RESIZED)} or layout/stride/level_0..n (+ {', '.join(OPTIONAL)})")
 
 
 def _check(arrays: dict[str, np.ndarray], levels: list[np.ndarray], num_classes: int | None,
@@ -166,11 +169,14 @@ def _check(arrays: dict[str, np.ndarray], levels: list[np.ndarray], num_classes:
         raise ValueError("scores outside [0, 1]")
 
 
-def read_map_file(path: Path, num_classes: int | None, max_pixels: int) -> StoredMaps:
+def read_map_file(path: Path, num_classes: int | None, max_pixels: int,
+                  image_id: str | None = None) -> StoredMaps:
     """The verified contents of one store file.
 
     Args:
         path: the ``.npz`` file (must exist).
+        image_id: the id the file must have been written for, when it records one (a file
+            copied over another image's file is damaged); None checks nothing.
         num_classes: class ids must be below it (None: unknown, only ``>= 0`` is checked).
         max_pixels: ``image_size`` may not exceed it (``data.max_image_pixels``): the maps
             are upsampled to that size on read.
@@ -195,6 +201,10 @@ def read_map_file(path: Path, num_classes: int | None, max_pixels: int) -> Store
             levels = [arrays[f"level_{i}"] for i in range(len(infos))
                       if f"level_{i}" in arrays]
         _check(arrays, levels, num_classes, max_pixels)
+        written_for = arrays.get("image_id")
+        if image_id is not None and written_for is not None and str(written_for) != image_id:
+            raise ValueError(f"it holds the maps of image {str(written_for)!r}, not of "
+                             f"{image_id!r}")
     except Exception as err:  # noqa: BLE001 - whatever a damaged file raises, it is damaged
         reason = str(err).splitlines()[0][:160] if str(err) else ""
         raise DamagedMapFile(f"{path} is damaged ({type(err).__name__}: {reason})") from None
