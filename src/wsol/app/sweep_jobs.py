@@ -10,7 +10,6 @@ imports torch, so a bad value stops a sweep in about as long as it stops a singl
 from __future__ import annotations
 
 import copy
-import itertools
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,28 +34,20 @@ if typing.TYPE_CHECKING:
 
 
 def sweep_jobs(parsed: Sequence[Override]) -> list[list[Override]] | None:
-    """Each job's overrides, in the order Hydra's basic sweeper numbers the jobs (a later
-    override of the same key replaces an earlier one); None where that sweeper does not
-    decide the jobs (``hydra/sweeper=...``, ``hydra.sweeper.*``, a ``glob`` or ``interval``)."""
+    """Each job's overrides, as Hydra's basic sweeper splits them (its own function, so the
+    jobs and their numbers are the ones it runs); None where that sweeper does not decide the
+    jobs (``hydra/sweeper=...``, ``hydra.sweeper.*``, a ``glob`` or ``interval``)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     if any(o.key_or_group.startswith(("hydra/sweeper", "hydra.sweeper")) for o in parsed):
         return None
+    try:
+        (jobs,) = BasicSweeper.split_arguments(list(parsed), None)
+    except Exception:  # noqa: BLE001 - interval(...) it refuses; glob(...) needs its loader
+        return None
     parser = OverridesParser.create()
-    per_key: dict[str, list[Override]] = {}
-    for override in parsed:
-        if not override.is_sweep_override():
-            per_key[override.get_key_element()] = [override]
-            continue
-        if not override.is_discrete_sweep():
-            return None
-        key = override.get_key_element()
-        try:
-            values = list(override.sweep_string_iterator())
-        except Exception:  # noqa: BLE001 - glob(...) needs Hydra's config loader: Hydra checks
-            return None
-        per_key[key] = [parser.parse_override(f"{key}={value}") for value in values]
-    return [list(job) for job in itertools.product(*per_key.values())]
+    return [parser.parse_overrides(job) for job in jobs]
 
 
 def _compose_job(job: Sequence[Override], groups: dict[str, list[str]], config_dir: Path,
