@@ -25,9 +25,9 @@ def run_dir(overrides: list[str]) -> str:
     """The run directory the run would use: the last ``hydra.run.dir=DIR``, else ``.``, so a
     rerun's check (``stages=[evaluate] hydra.run.dir=RUN``) reads RUN's model.pt and
     cam_store.json, not the current directory's."""
-    dirs = [o.split("=", 1)[1] for o in overrides
-            if o.lstrip("+").split("=", 1)[0] == "hydra.run.dir" and "=" in o]
-    return dirs[-1] if dirs else "."
+    from wsol.app.compose import last_override_value
+
+    return last_override_value(overrides, "hydra.run.dir") or "."
 
 
 def main(argv: list[str]) -> int:

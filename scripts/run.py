@@ -20,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from wsol.app import schema  # noqa: F401  (registers the config schema with Hydra)
+from wsol.app.compose import override_key
 from wsol.errors import WsolError, user_message
 
 log = logging.getLogger("wsol")
@@ -34,7 +35,7 @@ def refused_key(overrides: list[str]) -> str | None:
     """Why an override is for in-process use only: ``paths.run_dir`` is Hydra's output dir,
     and setting it alone would put the results in one folder, run.log and .hydra/ in another."""
     for override in overrides:
-        if override.lstrip("+~").split("=", 1)[0] == "paths.run_dir":
+        if override_key(override) == "paths.run_dir":
             return (f"{override}: the run directory is Hydra's output dir; choose it with "
                     "hydra.run.dir=DIR (hydra.sweep.dir=DIR with -m), so run.log, .hydra/ and "
                     "the results share it")

@@ -60,6 +60,26 @@ def hydra_owned(name: str) -> bool:
     return name == "hydra" or name.startswith(("hydra.", "hydra/"))
 
 
+def override_key(text: str) -> str:
+    """The key (or group) a command-line override ``[+|++|~]key[=value]`` sets."""
+    return text.lstrip("+~").split("=", 1)[0]
+
+
+def last_override_value(overrides: Sequence[str], key: str) -> str | None:
+    """The value of the last override of ``key`` as Hydra reads it (``'k="/x/a b"'`` is
+    ``/x/a b``, without the quotes the shell left in); None when none sets it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    given = [o for o in overrides if "=" in o and override_key(o) == key]
+    if not given:
+        return None
+    try:
+        value = OverridesParser.create().parse_override(given[-1]).value()
+    except Exception:  # noqa: BLE001 - the override check names a grammar error first
+        value = None
+    return value if isinstance(value, str) else given[-1].split("=", 1)[1]
+
+
 def _closest(name: str, choices: Sequence[str]) -> str:
     match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return f"; did you mean {match[0]!r}?" if match else ""
@@ -143,7 +163,7 @@ def composition_problem(err: Exception, overrides: Sequence[str]) -> str:
     twice = re.match(r"Multiple values for (\S+)\.|(\S+) appears more than once", first)
     if twice:
         group = twice.group(1) or twice.group(2)
-        added = [o for o in overrides if o.lstrip("+").split("=", 1)[0] == group]
+        added = [o for o in overrides if override_key(o) == group]
         shown = added[0] if added else f"+{group}=..."
         return (f"{shown} adds a second choice for config group {group!r}; drop the '+' to "
                 f"choose another option ({shown.lstrip('+')})")

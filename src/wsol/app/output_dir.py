@@ -12,6 +12,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from wsol.app.compose import last_override_value
+
 # Hydra's defaults in configs/hydra/default.yaml, up to their first interpolation.
 DEFAULT_BASES = {"run": "outputs", "sweep": "multirun"}
 
@@ -26,18 +28,6 @@ def _static_prefix(value: str) -> Path:
     return Path(*parts) if parts else Path(".")
 
 
-def _value(override: str) -> str:
-    """The value of ``key=value`` as Hydra reads it: ``'hydra.run.dir="/x/a b"'`` is
-    ``/x/a b``, without the quotes the shell left in."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        value = OverridesParser.create().parse_override(override).value()
-    except Exception:  # noqa: BLE001 - the override check names a grammar error first
-        value = None
-    return value if isinstance(value, str) else override.split("=", 1)[1]
-
-
 def output_dir_problem(argv: Sequence[str], cwd: Path) -> str | None:
     """Why the run / sweep directory the command line asks for cannot be written, or None.
 
@@ -48,8 +38,8 @@ def output_dir_problem(argv: Sequence[str], cwd: Path) -> str | None:
     multirun = any(a in ("-m", "--multirun") for a in argv)
     kind = "sweep" if multirun else "run"
     key = f"hydra.{kind}.dir"
-    given = [_value(a) for a in argv if a.startswith(f"{key}=")]
-    target = cwd / _static_prefix(given[-1] if given else DEFAULT_BASES[kind])
+    given = last_override_value(argv, key)
+    target = cwd / _static_prefix(given if given is not None else DEFAULT_BASES[kind])
     fix = (f"choose another with {key}=DIR, or make it writable (chmod u+w, or check the disk "
            f"is mounted read-write)")
     probe = target

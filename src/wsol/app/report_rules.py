@@ -30,7 +30,8 @@ def report_command(recorded: str, run: Run) -> str:
 
 def drawn_settings_findings(run: Run) -> Iterator[Finding]:
     """OK when this run's stages replace the evaluate numbers (an evaluate, new maps, another
-    model: :func:`wsol.app.carried.invalidated`), when no earlier evaluate recorded its settings (a run directory older than the record), or when they equal this run's."""
+    model: :func:`wsol.app.carried.invalidated`), when no earlier evaluate recorded its
+    settings (a run directory older than the record), or when they equal this run's."""
     if any("evaluate" in invalidated(stage, run) for stage in run.stages):
         yield Finding(CHECK, True, "this run's stages replace the evaluate results it draws")
         return
