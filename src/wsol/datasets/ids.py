@@ -10,21 +10,22 @@ from wsol.errors import DataError
 from wsol.io.paths import entry_problem
 
 
-def read_text_lines(path: Path, what: str) -> list[str]:
+def read_text_lines(path: Path, what: str, fix: str = "") -> list[str]:
     """The lines of a UTF-8 text file, a leading byte-order mark (as Windows editors write it)
     dropped, since it would sit invisibly in the first id; DataError naming the file when it
     cannot be read or decoded.
 
-    what: the file's role for the message (``"split file"``).
+    what: the file's role for the message (``"split file"``); fix: what to do instead of the
+    generic advice (restore the file, check it is readable).
     """
     try:
         return Path(path).read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as err:
-        raise DataError(f"{what.capitalize()} {path} is not UTF-8 text (byte {err.start}: "
-                        f"{err.reason}); restore the file.") from None
+        raise DataError(f"{what[0].upper()}{what[1:]} {path} is not UTF-8 text (byte "
+                        f"{err.start}: {err.reason}); {fix or 'restore the file'}.") from None
     except OSError as err:
-        raise DataError(f"Cannot read {what} {path} ({err.strerror or err}); check it is a "
-                        f"readable file.") from None
+        raise DataError(f"Cannot read {what} {path} ({err.strerror or err}); "
+                        f"{fix or 'check it is a readable file'}.") from None
 
 
 def checked_ids(entries: Iterable[tuple[int, str]], source: Path) -> list[str]:

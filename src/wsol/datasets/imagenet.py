@@ -246,13 +246,9 @@ def read_blacklist(path: str | Path) -> set[int]:
     """The 1-based validation indices listed in ``path`` (one integer a line; blank lines
     skipped); DataError naming the file and line otherwise."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM would hide in line 1
-    except (OSError, UnicodeDecodeError) as err:
-        why = getattr(err, "strerror", None) or err
-        raise DataError(f"data.blacklist={path} cannot be read ({why}); point "
-                        f"it at ILSVRC2014_clsloc_validation_blacklist.txt from the ILSVRC "
-                        f"2014 devkit, or set data.blacklist=null.") from None
+    lines = read_text_lines(path, "ILSVRC blacklist (data.blacklist)", fix=(
+        "point data.blacklist at ILSVRC2014_clsloc_validation_blacklist.txt from the ILSVRC "
+        "2014 devkit, or set data.blacklist=null"))
     indices = set()
     for number, line in enumerate(lines, 1):
         if not line.strip():
