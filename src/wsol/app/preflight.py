@@ -367,7 +367,9 @@ def _cam_store(ctx: _Context, seeds_suffice: bool = False) -> Iterator[Finding]:
 
 
 def _has_maps(store: Path) -> bool:
-    return store.is_dir() and any(name.endswith(".npz") for name in os.listdir(store))
+    from wsol.cam.store import stored_ids
+
+    return bool(stored_ids(store))
 
 
 def _cam_store_or_seeds(ctx: _Context) -> Iterator[Finding]:

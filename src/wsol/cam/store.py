@@ -248,13 +248,7 @@ class CamStore:
 
     def ids(self) -> list[str]:
         """Sorted ids of the stored images (never temporary files; [] before the first write)."""
-        if not self.directory.is_dir():
-            return []
-        return sorted(
-            urllib.parse.unquote(entry.name[: -len(_SUFFIX)])
-            for entry in os.scandir(self.directory)
-            if entry.name.endswith(_SUFFIX) and not is_temp(entry.name)
-        )
+        return stored_ids(self.directory)
 
     def __len__(self) -> int:
         return len(self.ids())
@@ -290,6 +284,16 @@ def _class_ids(class_ids, cams: np.ndarray, image_id: str) -> np.ndarray:
     return ids
 
 
+def stored_ids(directory: Path) -> list[str]:
+    """Sorted ids of the map files in ``directory`` (never temporary files; [] when it is not
+    a folder)."""
+    if not Path(directory).is_dir():
+        return []
+    return sorted(urllib.parse.unquote(entry.name[: -len(_SUFFIX)])
+                  for entry in os.scandir(directory)
+                  if entry.name.endswith(_SUFFIX) and not is_temp(entry.name))
+
+
 def require_same_settings(directory: Path, settings: Mapping[str, Any]) -> dict[str, Any] | None:
     """The manifest of the store in ``directory`` when it was made with ``settings``; None when
     no store is there yet (no manifest, no map file). A manifest of other settings, or map files
@@ -301,14 +305,13 @@ def require_same_settings(directory: Path, settings: Mapping[str, Any]) -> dict[
         if manifest.get("settings") != jsonable(settings):
             raise ConfigError(mismatch_message(path, manifest.get("settings"), settings))
         return manifest
-    if Path(directory).is_dir():
-        maps = sum(1 for name in os.listdir(directory) if name.endswith(_SUFFIX))
-        if maps:
-            raise ConfigError(
-                f"{directory} holds {maps} map file(s) but no {MANIFEST}, so nothing says which "
-                "model and settings made them; they are not used as this configuration's maps. "
-                "Point cam.store_dir at an empty or new directory, or delete those files to "
-                "compute the maps there.")
+    maps = len(stored_ids(directory))
+    if maps:
+        raise ConfigError(
+            f"{directory} holds {maps} map file(s) but no {MANIFEST}, so nothing says which "
+            "model and settings made them; they are not used as this configuration's maps. "
+            "Point cam.store_dir at an empty or new directory, or delete those files to "
+            "compute the maps there.")
     return None
 
 
