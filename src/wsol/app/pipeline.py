@@ -163,7 +163,7 @@ def check_launch(run: Run) -> None:
 
 
 SUMMARY_ROWS = (
-    ("cls/map", "classifier mAP (val)", None),
+    ("cls/map", "classifier mAP (data.val_split)", None),
     ("loc/gt_known", "GT-known loc (protocol box, IoU ≥ 0.5)", None),
     ("loc/maxboxacc", "MaxBoxAcc (IoU 0.5, best τ)", "loc/best_threshold"),
     ("loc/maxboxacc_v2", "MaxBoxAccV2", None),
@@ -175,7 +175,7 @@ SUMMARY_ROWS = (
     ("seg/pseudo_seed_miou", "seed mIoU on the pseudo-labelled images", None),
     ("seg/pseudo_miou", "pseudo-label mIoU (255 left out)", None),
     ("seg/pseudo_ignored", "pseudo-label pixels ignored (255)", None),
-    ("seg/val_miou", "segmenter mIoU on val", None),
+    ("seg/val_miou", "segmenter mIoU (data.val_split)", None),
 )
 
 
