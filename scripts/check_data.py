@@ -42,7 +42,8 @@ def main(argv: list[str]) -> int:
         return 2
     from wsol.app.build import build_run, typed_config
     from wsol.app.compose import compose_config
-    from wsol.app.preflight import Finding, check_run, print_findings
+    from wsol.app.findings import Finding
+    from wsol.app.preflight import check_run, print_findings
     from wsol.app.validate import config_problems
     from wsol.errors import WsolError
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from wsol.app.build import Run
-from wsol.app.preflight import Finding
+from wsol.app.findings import Finding
 from wsol.errors import ConfigError, WeightsError, WsolError
 from wsol.io.manifest import differences, jsonable
 from wsol.pseudo.folder import MANIFEST, mismatch_message, read_manifest, unrecorded_files_error

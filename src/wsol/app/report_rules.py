@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from wsol.app.build import Run
 from wsol.app.carried import invalidated
-from wsol.app.preflight import Finding
+from wsol.app.findings import Finding
 from wsol.app.run_record import drawn_settings, read_run_info, stage_records
 from wsol.errors import ConfigError
 from wsol.io.manifest import differences
