@@ -8,15 +8,34 @@ is allowed, so a bad ``cam.*`` value stops a run before hours of training, not a
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from itertools import pairwise
 from typing import Any
 
 from wsol.app.schema import RunConfig
 from wsol.app.stages import STAGE_ORDER
+from wsol.app.value_checks import (
+    Rule,
+    above,
+    arch_name,
+    at_least,
+    backbones,
+    cam_methods,
+    device_spec,
+    distinct,
+    each,
+    is_number,
+    lazy_choices,
+    one_of,
+    optional,
+    ordered_stages,
+    refiners,
+    resnets,
+    sanity_methods,
+    within,
+    wsol_methods,
+)
 from wsol.errors import ConfigError
 
 CAM_CLASSES = ("gt", "topk", "all")
@@ -32,130 +51,6 @@ DEVICES = ("cpu", "cuda")
 SANITY_TESTS = ("cascading", "independent", "data")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """``key`` holds a value for which ``ok(value)`` must be true; ``allowed`` says what is."""
-
-    key: str
-    ok: Callable[[Any], bool]
-    allowed: str | Callable[[], str]  # a callable names choices from a registry, lazily
-
-    def describe(self) -> str:
-        return self.allowed() if callable(self.allowed) else self.allowed
-
-    @property
-    def reads_registry(self) -> bool:
-        """Whether checking it imports a library registry (and with it torch)."""
-        return callable(self.allowed)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def at_least(low: float) -> Callable[[Any], bool]:
-    return lambda v: _number(v) and v >= low
-
-
-def above(low: float) -> Callable[[Any], bool]:
-    return lambda v: _number(v) and v > low
-
-
-def within(low: float, high: float) -> Callable[[Any], bool]:
-    return lambda v: _number(v) and low <= v <= high
-
-
-def one_of(choices: Sequence[Any]) -> Callable[[Any], bool]:
-    return lambda v: v in choices
-
-
-def each(check: Callable[[Any], bool], min_len: int = 1) -> Callable[[Any], bool]:
-    return lambda v: v is not None and len(v) >= min_len and all(check(x) for x in v)
-
-
-def optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: v is None or check(v)
-
-
-def _ordered_stages(stages: Sequence[str]) -> bool:
-    if not stages or any(s not in STAGE_ORDER for s in stages) or len(set(stages)) != len(stages):
-        return False
-    positions = [STAGE_ORDER.index(s) for s in stages]
-    return positions == sorted(positions)
-
-
-def _devices(value: Any) -> bool:
-    """Lightning's ``devices``: "auto", -1 (all), a count >= 1, "0,1" or a list of ids."""
-    if value in ("auto", -1, "-1"):
-        return True
-    if isinstance(value, (list, tuple)):
-        return len(value) > 0 and all(isinstance(v, int) and v >= 0 for v in value)
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split(",") if p.strip()]
-        return bool(parts) and all(p.isdigit() for p in parts) and (len(parts) > 1 or
-                                                                    int(parts[0]) >= 1)
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _lazy_choices(loader: Callable[[], Sequence[str]]) -> Callable[[Any], bool]:
-    """Choices from a library registry, imported only when the rule runs."""
-    return lambda v: v in loader()
-
-
-def _backbones() -> Sequence[str]:
-    from wsol.models.backbones import BACKBONES
-
-    return tuple(BACKBONES)
-
-
-def _arch(value: Any) -> bool:
-    """A backbone of the registry, or ``timm:<name>`` naming a timm model (timm installed)."""
-    if value in _backbones():
-        return True
-    if not (isinstance(value, str) and value.startswith("timm:")):
-        return False
-    try:
-        import timm
-    except ImportError:
-        return False
-    return timm.is_model(value.partition(":")[2])
-
-
-def _wsol_methods() -> Sequence[str]:
-    from wsol.models.wsol_methods import METHODS
-
-    return METHODS
-
-
-def _cam_methods() -> Sequence[str]:
-    from wsol.cam.methods import METHODS
-
-    return METHODS
-
-
-def _refiners() -> Sequence[str]:
-    from wsol.pseudo.refiners import REFINERS
-
-    return tuple(REFINERS)
-
-
-def _resnets() -> Sequence[str]:
-    from wsol.segment.model import SEGMENT_BACKBONES
-
-    return SEGMENT_BACKBONES
-def _sanity_methods() -> Sequence[str]:
-    from wsol.cam.methods import METHODS
-    from wsol.sanity.guided import GUIDED_METHODS
-
-    return (*METHODS, *GUIDED_METHODS)
-
-
-def _distinct(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda v: check(v) and len(set(v)) == len(v)
-
-
-# A threshold sweep's finest grid: 10,001 thresholds (wsolevaluation's finest is 0.001). The
-# per-threshold counts and curves scale with it; 1e-7 asked numpy for gigabytes.
 MIN_THRESHOLD_STEP = 1e-4
 MAX_THRESHOLDS = 10_001
 STEP_ALLOWED = f"a number in [{MIN_THRESHOLD_STEP:g}, 1] (wsolevaluation's finest grid is 0.001)"
@@ -201,7 +96,7 @@ def _box_protocols() -> Sequence[str]:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("stages", _ordered_stages,
+    Rule("stages", ordered_stages,
          f"a non-empty list of distinct stages in pipeline order, from {list(STAGE_ORDER)}"),
     Rule("paths.data_dir", _non_empty_path, _folder("WSOL_DATA")),
     Rule("paths.cache_dir", _non_empty_path, _folder("WSOL_CACHE")),
@@ -225,8 +120,8 @@ RULES: tuple[Rule, ...] = (
          and 0 < v[0] <= v[1] <= 1, "[min, max] with 0 < min <= max <= 1"),
     Rule("data.crop_ratio", lambda v: each(above(0))(v) and len(v) == 2 and v[0] <= v[1],
          "[min, max] aspect ratios with 0 < min <= max"),
-    Rule("model.arch", _arch,
-         lambda: f"one of {sorted(_backbones())} or timm:<a timm model name>"),
+    Rule("model.arch", arch_name,
+         lambda: f"one of {sorted(backbones())} or timm:<a timm model name>"),
     Rule("model.output_stride", one_of(OUTPUT_STRIDES), f"one of {list(OUTPUT_STRIDES)}"),
     Rule("model.optimizer", one_of(OPTIMIZERS), f"one of {list(OPTIMIZERS)}"),
     Rule("model.schedule", one_of(SCHEDULES), f"one of {list(SCHEDULES)}"),
@@ -234,8 +129,8 @@ RULES: tuple[Rule, ...] = (
     Rule("model.lr_decay_epochs", at_least(0), "an integer >= 0 (0: no step decay)"),
     Rule("model.target_layer", optional(lambda v: isinstance(v, str) and bool(v)),
          "null (found from the architecture) or a module name"),
-    Rule("model.wsol_method", _lazy_choices(_wsol_methods),
-         lambda: f"one of {list(_wsol_methods())}"),
+    Rule("model.wsol_method", lazy_choices(wsol_methods),
+         lambda: f"one of {list(wsol_methods())}"),
     Rule("model.adl_drop_rate", within(0, 1), "a probability in [0, 1]"),
     Rule("model.adl_threshold", within(0, 1), "a fraction of the attention maximum in [0, 1]"),
     Rule("model.has_grid_size", at_least(1), "an integer >= 1 (patch side in pixels)"),
@@ -245,18 +140,18 @@ RULES: tuple[Rule, ...] = (
     Rule("model.lr", above(0), "a number > 0"),
     Rule("model.weight_decay", at_least(0), "a number >= 0"),
     Rule("model.head_lr_mult", above(0), "a number > 0"),
-    Rule("model.warmup_fraction", lambda v: _number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
+    Rule("model.warmup_fraction", lambda v: is_number(v) and 0 <= v < 1, "a fraction in [0, 1)"),
     Rule("seed", within(0, 2**32 - 1), "an integer in [0, 2**32 - 1]"),
     Rule("threads", optional(within(1, 1024)),
          "null (the CPUs this process may use that are idle) or an integer in [1, 1024]"),
     Rule("trainer.max_epochs", at_least(1), "an integer >= 1"),
-    Rule("trainer.devices", _devices, '"auto", -1, a count >= 1, "0,1" or a list of ids'),
+    Rule("trainer.devices", device_spec, '"auto", -1, a count >= 1, "0,1" or a list of ids'),
     Rule("trainer.num_nodes", at_least(1), "an integer >= 1"),
     Rule("trainer.log_every_n_steps", at_least(1), "an integer >= 1"),
     Rule("trainer.check_val_every_n_epoch", at_least(1), "an integer >= 1"),
     Rule("trainer.limit_train_batches", optional(above(0)), "null or a number > 0"),
     Rule("trainer.limit_val_batches", optional(at_least(0)), "null or a number >= 0"),
-    Rule("cam.method", _lazy_choices(_cam_methods), lambda: f"one of {list(_cam_methods())}"),
+    Rule("cam.method", lazy_choices(cam_methods), lambda: f"one of {list(cam_methods())}"),
     Rule("cam.classes", one_of(CAM_CLASSES), f"one of {list(CAM_CLASSES)}"),
     Rule("cam.topk", at_least(1), "an integer >= 1"),
     Rule("cam.scales", each(above(0)), "a non-empty list of numbers > 0"),
@@ -264,7 +159,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cam.batch_size", at_least(1), "an integer >= 1"),
     Rule("cam.image_size", one_of(CAM_IMAGE_SIZES), f"one of {list(CAM_IMAGE_SIZES)}"),
     Rule("cam.store_stride", at_least(1), "an integer >= 1"),
-    Rule("eval.box_protocol", _lazy_choices(_box_protocols),
+    Rule("eval.box_protocol", lazy_choices(_box_protocols),
          lambda: f"one of {list(_box_protocols())}"),
     Rule("eval.box_threshold", optional(within(0, 1)),
          "null (eval.box_protocol's own fraction) or a fraction of the map's maximum in [0, 1]"),
@@ -277,9 +172,9 @@ RULES: tuple[Rule, ...] = (
     Rule("eval.num_figures", at_least(0), "an integer >= 0"),
     Rule("pseudo.fg_threshold", within(0, 1), "a background score in [0, 1]"),
     Rule("pseudo.bg_threshold", within(0, 1), "a background score in [0, 1]"),
-    Rule("pseudo.refiner", _lazy_choices(_refiners), lambda: f"one of {list(_refiners())}"),
+    Rule("pseudo.refiner", lazy_choices(refiners), lambda: f"one of {list(refiners())}"),
     Rule("pseudo.crf.iterations", at_least(1), "an integer >= 1"),
-    Rule("pseudo.crf.gt_prob", lambda v: _number(v) and 0 < v < 1, "a probability in (0, 1)"),
+    Rule("pseudo.crf.gt_prob", lambda v: is_number(v) and 0 < v < 1, "a probability in (0, 1)"),
     Rule("pseudo.crf.spatial_sxy", above(0), "a number > 0 (pixels)"),
     Rule("pseudo.crf.spatial_compat", at_least(0), "a number >= 0"),
     Rule("pseudo.crf.bilateral_sxy", above(0), "a number > 0 (pixels)"),
@@ -289,7 +184,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pseudo.num_workers", optional(at_least(0)),
          "null (from the CPUs this process may use) or an integer >= 0"),
     Rule("pseudo.device", one_of(DEVICES), f"one of {list(DEVICES)}"),
-    Rule("segment.arch", _lazy_choices(_resnets), lambda: f"one of {list(_resnets())}"),
+    Rule("segment.arch", lazy_choices(resnets), lambda: f"one of {list(resnets())}"),
     Rule("segment.output_stride", one_of(SEGMENT_STRIDES), f"one of {list(SEGMENT_STRIDES)}"),
     Rule("segment.head_channels", at_least(1), "an integer >= 1"),
     Rule("segment.atrous_rates", optional(each(at_least(1))),
@@ -303,21 +198,21 @@ RULES: tuple[Rule, ...] = (
     Rule("segment.head_lr_mult", above(0), "a number > 0"),
     Rule("segment.weight_decay", at_least(0), "a number >= 0"),
     Rule("segment.test_scales", each(above(0)), "a non-empty list of numbers > 0"),
-    Rule("segment.test_refiner", _lazy_choices(_refiners),
-         lambda: f"one of {list(_refiners())}"),
+    Rule("segment.test_refiner", lazy_choices(refiners),
+         lambda: f"one of {list(refiners())}"),
     Rule("segment.num_workers", optional(at_least(0)),
          "null (from the CPUs this process may use) or an integer >= 0"),
-    Rule("eval.faith_methods", optional(_distinct(each(_lazy_choices(_cam_methods)))),
-         lambda: f"null (cam.method) or distinct names from {list(_cam_methods())}"),
+    Rule("eval.faith_methods", optional(distinct(each(lazy_choices(cam_methods)))),
+         lambda: f"null (cam.method) or distinct names from {list(cam_methods())}"),
     Rule("eval.faith_images", optional(at_least(1)), "null (all images) or an integer >= 1"),
     Rule("eval.faith_steps", at_least(1), "an integer >= 1"),
     Rule("report.gallery_per_class", optional(at_least(1)),
          "null (every pair) or an integer >= 1"),
     Rule("report.thumb_height", within(16, 1024), "an integer from 16 to 1024 (pixels)"),
     Rule("sanity.num_images", at_least(2), "an integer >= 2 (a spread needs two images)"),
-    Rule("sanity.methods", optional(_distinct(each(_lazy_choices(_sanity_methods)))),
-         lambda: f"null (all) or distinct names from {list(_sanity_methods())}"),
-    Rule("sanity.tests", _distinct(each(one_of(SANITY_TESTS))),
+    Rule("sanity.methods", optional(distinct(each(lazy_choices(sanity_methods)))),
+         lambda: f"null (all) or distinct names from {list(sanity_methods())}"),
+    Rule("sanity.tests", distinct(each(one_of(SANITY_TESTS))),
          f"a non-empty list of distinct tests from {list(SANITY_TESTS)}"),
 )
 
@@ -346,7 +241,7 @@ def _cross_key_problems(config: RunConfig, registry: bool = True) -> Iterator[st
         yield (f"model.checkpoint={model.checkpoint!r} is set but stages include train, whose "
                "model.pt the cam stage would not explain: drop model.checkpoint, or train out "
                "of stages.")
-    if _number(pseudo.bg_threshold) and _number(pseudo.fg_threshold) \
+    if is_number(pseudo.bg_threshold) and is_number(pseudo.fg_threshold) \
             and pseudo.bg_threshold > pseudo.fg_threshold:
         yield (f"pseudo.bg_threshold={pseudo.bg_threshold} is above "
                f"pseudo.fg_threshold={pseudo.fg_threshold}: the ignored band needs "
