@@ -66,3 +66,17 @@ def test_a_value_of_the_wrong_type_still_points_at_the_schema():
 def test_a_value_holding_double_quotes_is_quoted_with_single_ones():
     assert quoted('data.root=/x/"a" b') == "\"data.root='/x/\"a\" b'\""
     assert compose("data.root='/x/\"a\" b'").data.root == '/x/"a" b'
+
+
+@pytest.mark.parametrize("overrides", [["experiment=voc_resnet", "data=coco"],
+                                       ["experiment=voc_wsss", "data=demo"]])
+def test_a_recipe_for_one_dataset_with_another_data_choice_is_refused(overrides):
+    """Its data.* settings (IRN's train_aug, the VOC sizes) would run on the other dataset."""
+    with pytest.raises(ConfigError, match=r"recipe for data=voc and sets .*data.train_split"):
+        compose(*overrides)
+
+
+def test_recipes_that_set_no_data_keys_take_any_dataset():
+    assert compose("experiment=cub_resnet50_cam", "data=ilsvrc_wsol").data.name == "ilsvrc_wsol"
+    assert compose("experiment=demo", "data=voc").data.format == "voc"
+    assert compose("experiment=voc_resnet", "data=voc").data.train_split == "train_aug"

@@ -136,7 +136,52 @@ def check_overrides(overrides: Sequence[str], config_dir: Path = CONFIG_DIR) -> 
                 override.is_force_add() else ""
             raise ConfigError(f"{name} is not a config key{_closest(name, keys)} (every key is "
                               f"declared in src/wsol/app/schema.py{added})")
+    _check_recipe_data(parsed, config_dir)
     return parsed
+
+
+def _options(override: Override) -> list:
+    values = override.value()
+    return values if isinstance(values, list) else [values]
+
+
+def recipe_data(experiment: str, config_dir: Path = CONFIG_DIR) -> tuple[str | None, list[str]]:
+    """(the ``data`` option an experiment's defaults list chooses, the ``data.*`` keys it sets),
+    following the experiments it includes (``voc_wsss`` includes ``voc_resnet``)."""
+    import yaml
+
+    try:
+        body = yaml.safe_load((config_dir / "experiment" / f"{experiment}.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None, []  # composition reports the file
+    body = body if isinstance(body, dict) else {}
+    dataset, keys = None, sorted(body.get("data") or {})
+    for entry in body.get("defaults") or []:
+        if isinstance(entry, dict) and "override /data" in entry:
+            dataset = str(entry["override /data"])
+        elif isinstance(entry, str) and entry not in ("_self_",):
+            included, more = recipe_data(entry, config_dir)
+            dataset, keys = dataset or included, sorted(set(keys) | set(more))
+    return dataset, keys
+
+
+def _check_recipe_data(parsed: Sequence[Override], config_dir: Path) -> None:
+    """ConfigError when ``data=`` chooses another dataset than an ``experiment=`` recipe that
+    sets ``data.*`` keys for its own (split names, masks folder, sizes), which would run on the
+    other one (``experiment=voc_resnet data=coco`` reads COCO's ``train_aug``). Recipes that set
+    none (the wsolevaluation CAM recipes, the demo) combine with any dataset."""
+    chosen = {o.key_or_group: _options(o) for o in parsed
+              if o.key_or_group in ("experiment", "data") and not o.is_delete()}
+    for experiment in chosen.get("experiment", []):
+        wanted, keys = recipe_data(str(experiment), config_dir)
+        other = [d for d in chosen.get("data", []) if keys and d != wanted]
+        if other:
+            shown = ", ".join(f"data.{k}" for k in keys)
+            raise ConfigError(
+                f"experiment={experiment} is a recipe for data={wanted} and sets {shown} for "
+                f"it, so data={other[0]} would read {wanted}'s splits and folders; choose a "
+                f"recipe for {other[0]} (configs/experiment/), or leave experiment= out and set "
+                f"the keys you need")
 
 
 def _single_values(parsed: Sequence[Override]) -> None:
