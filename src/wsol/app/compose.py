@@ -177,11 +177,14 @@ def _check_recipe_data(parsed: Sequence[Override], config_dir: Path) -> None:
         other = [d for d in chosen.get("data", []) if keys and d != wanted]
         if other:
             shown = ", ".join(f"data.{k}" for k in keys)
+            recipes = [p.stem for p in sorted((config_dir / "experiment").glob("*.yaml"))
+                       if recipe_data(p.stem, config_dir)[0] == other[0]]
+            instead = f"experiment={' or experiment='.join(recipes)}" if recipes else \
+                "a recipe of configs/experiment/"
             raise ConfigError(
                 f"experiment={experiment} is a recipe for data={wanted} and sets {shown} for "
-                f"it, so data={other[0]} would read {wanted}'s splits and folders; choose a "
-                f"recipe for {other[0]} (configs/experiment/), or leave experiment= out and set "
-                f"the keys you need")
+                f"it, so data={other[0]} would read {wanted}'s splits and folders; use "
+                f"{instead} for {other[0]}, or leave experiment= out and set the keys you need")
 
 
 def _single_values(parsed: Sequence[Override]) -> None:
