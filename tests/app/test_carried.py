@@ -8,10 +8,12 @@ from helpers.runs import build, run_pipeline
 
 from wsol.app import pipeline
 from wsol.app.carried import (
+    OWN_MODEL,
     UndeclaredMetricWarning,
     carried_metrics,
     owners,
     remove_stale_files,
+    stale_stages,
     warn_undeclared,
 )
 from wsol.app.stages import STAGE_ORDER, STAGES
@@ -67,16 +69,16 @@ ALL = set(OLD) - {"hand/written"}
 def test_a_stage_drops_its_own_keys_and_those_of_the_stages_using_its_outputs(tmp_path, stage,
                                                                               kept):
     run = build(tmp_path / "run", f"stages=[{stage}]")
-    assert set(carried_metrics(OLD, stage, run)) == kept
+    assert set(carried_metrics(OLD, stale_stages(stage, run))) == kept
 
 
 def test_another_model_keeps_nothing_but_the_run_dirs_own_model_keeps_cls_map(tmp_path):
     run_dir = tmp_path / "run"
     other = build(run_dir, "stages=[evaluate]", f"model.checkpoint={tmp_path / 'b/model.pt'}")
-    assert carried_metrics(OLD, "evaluate", other) == {}
-    assert set(carried_metrics(OLD, "report", other)) == set(OLD) - {"hand/written"}
+    assert carried_metrics(OLD, stale_stages("evaluate", other)) == {}
+    assert set(carried_metrics(OLD, stale_stages("report", other))) == set(OLD) - {"hand/written"}
     own = build(run_dir, "stages=[evaluate]", f"model.checkpoint={run_dir / 'model.pt'}")
-    assert carried_metrics(OLD, "evaluate", own)["cls/map"] == 60.0
+    assert carried_metrics(OLD, stale_stages("evaluate", own))["cls/map"] == 60.0
 
 
 def test_a_key_a_stage_does_not_declare_fails_the_tests():
@@ -125,7 +127,7 @@ def test_a_stage_removes_the_files_of_the_stages_using_its_outputs(tmp_path, sta
     run = build(tmp_path / "run", f"stages=[{stage}]")
     run.run_dir.mkdir(parents=True)
     _results(run.run_dir)
-    remove_stale_files(run, stage, {stage})
+    remove_stale_files(run, stale_stages(stage, run) - {stage})
     assert _left(run.run_dir) == left & {s for s in STAGE_ORDER if STAGES[s].files}
     assert (run.run_dir / "model.pt").is_file() and (run.run_dir / "segmenter.pt").is_file()
 
@@ -158,3 +160,26 @@ def test_another_models_run_keeps_the_files_its_own_stages_wrote(tmp_path, monke
     assert _left(run_dir) == {"localize", "evaluate"}
     assert (run_dir / "boxes.json").read_text() == "new"
     assert (run_dir / "seeds" / "x.png").read_text() == "new"
+
+
+def test_a_stage_that_made_what_its_record_names_leaves_the_results_made_from_it(tmp_path):
+    """A cam stage that found the same store complete (or a pseudo stage resuming the same
+    folder) changes nothing downstream: rerunning it must not drop the evaluate numbers."""
+    run = build(tmp_path / "run", "stages=[cam]")
+    assert stale_stages("cam", run, same_output=True) == {"cam"}
+    assert set(carried_metrics(OLD, {"cam"})) == ALL - {"cam/images"}
+
+
+def test_results_recorded_with_another_classifier_go_stale(tmp_path):
+    """Maps of model B evaluated in model A's run directory, then a stage on A's own model:
+    B's numbers must not stay beside A's (the reverse of 'another model keeps nothing')."""
+    run_dir = tmp_path / "run"
+    own = build(run_dir, "stages=[sanity]", f"model.checkpoint={run_dir / 'model.pt'}")
+    other = f"checkpoint {(tmp_path / 'b' / 'model.pt').resolve()}"
+    mine = OWN_MODEL
+    records = {"train": {"classifier": mine}, "cam": {"classifier": other},
+               "evaluate": {"classifier": other}, "pseudo": {"classifier": None}}
+    # with what was made from them (pseudo reads cam's maps) and the report that drew them
+    assert stale_stages("sanity", own, records) == {"sanity", "cam", "localize", "evaluate",
+                                                    "pseudo", "segment", "report"}
+    assert stale_stages("report", own, records) == {"report"}  # it makes no numbers

@@ -142,3 +142,17 @@ def test_new_maps_remove_the_files_of_the_results_they_make_stale(full_run, tiny
     for name in ("model.pt", "class_ap.json", "sanity.csv", "figures/sanity.png"):
         assert (rerun / name).is_file(), name
     assert "No per_pair.csv" in (rerun / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_cam_rerun_that_finds_its_maps_complete_keeps_every_result(full_run, tiny_demo_tree,
+                                                                      tmp_path):
+    """The README's resume advice (run the same command again) on a finished run: the cam
+    stage computes nothing, so nothing made from its maps is stale."""
+    run_dir, cache, first = full_run
+    rerun = _copy(run_dir, tmp_path / "same")
+    files = ("per_pair.csv", "per_class.json", "curves.csv", "boxes.json", "seeds")
+    metrics = run_pipeline(rerun, f"paths.data_dir={tiny_demo_tree}", *FAST, *FAITH, *SANITY,
+                           "stages=[cam]", cache_dir=cache)
+    assert metrics == first
+    assert all((rerun / name).exists() for name in files)

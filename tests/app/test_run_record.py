@@ -77,3 +77,29 @@ def test_the_report_refuses_numbers_made_with_other_settings(tmp_path, stub_stag
                 check=True)
     both = build(run_dir, "stages=[evaluate,report]")
     assert [f.ok for f in drawn_settings_findings(both)] == [True]
+
+
+def test_the_report_refuses_another_demo_tree(tmp_path, stub_stages):
+    """A report typed without the run's data.generate override would regenerate the demo tree
+    under the run's numbers; it stops before any data is touched."""
+    run_dir = tmp_path / "run"
+    stub_stages(run_dir, "python scripts/run.py data.generate.num_images=60",
+                "stages=[evaluate]", "data.generate.num_images=60")
+    with pytest.raises(ConfigError, match=r"data.generate.num_images: stored 60, requested 8000"):
+        stub_stages(run_dir, "x", "stages=[report]", check=True)
+
+
+def test_a_wsss_runs_report_is_checked_against_its_pseudo_and_segment_records(tmp_path,
+                                                                             stub_stages):
+    run_dir = tmp_path / "run"
+    wsss = "python scripts/run.py experiment=demo_wsss data.cam_split=train"
+    stub_stages(run_dir, wsss, "stages=[pseudo,segment]", "data.cam_split=train")
+    with pytest.raises(ConfigError, match=r"the pseudo results .*data.cam_split: stored "
+                                          r"'train', requested 'val'"):
+        stub_stages(run_dir, "x", "stages=[report]", check=True)
+    # the eval.* settings the WSSS stages do not draw with do not matter
+    stub_stages(run_dir, "y", "stages=[report]", "data.cam_split=train",
+                "eval.bg_threshold=0.4", check=True)
+    name, entry = read_run(run_dir)
+    assert name == "voc_resnet"  # the stub's experiment, read from the pseudo record
+    assert command_for(entry, "seg/val_miou") == wsss

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from wsol.app.build import Run
+from wsol.app.schema import CamConfig
 from wsol.cam.cache_key import (
     cache_key,
     cam_map_settings,
@@ -29,10 +30,11 @@ from wsol.cam.cache_key import (
     key_inputs,
     pretrained_fingerprint,
 )
-from wsol.cam.store import require_same_settings
+from wsol.cam.store import MANIFEST, require_same_settings
 from wsol.datasets.records import LabelledImages
+from wsol.errors import ConfigError
 from wsol.io.atomic import atomic_write_json
-from wsol.io.manifest import differences, jsonable
+from wsol.io.manifest import differences, jsonable, load_json_dict
 from wsol.models.checkpoint import require_checkpoint
 
 log = logging.getLogger(__name__)
@@ -136,7 +138,8 @@ def store_for_reading(run: Run) -> Path | None:
         return run._memo["store"]
     weights = weights_file(run)
     if run.store_dir is not None:
-        if weights is None:  # no model names the maps: the pinned ones are scored as they are
+        if weights is None:  # no model names the maps: the pinned ones are scored as they are,
+            require_same_classes(run.store_dir, run.config.cam)  # under their own class rule
             return run.store_dir
         location = cam_location(run)  # refused if its manifest describes other maps
         require_same_settings(location.path, location.inputs)
@@ -157,6 +160,34 @@ def store_for_reading(run: Run) -> Path | None:
     if path is not None:  # None may change: a train stage of this run makes the model later
         run._memo["store"] = path
     return path
+
+
+# cam.* settings that say what a stored class list means (which maps are the guesses)
+CLASS_RULE = ("classes", "topk")
+
+
+def require_same_classes(store: Path, cam: CamConfig) -> None:
+    """ConfigError when the pinned ``store``'s manifest records another ``cam.classes`` /
+    ``cam.topk`` than ``cam``: its class lists would be read under another rule (ground-truth
+    maps scored as top-1 guesses, top-1 maps plus labelled extras as top-5 guesses). A store
+    without a manifest has nothing to compare and is scored as it is."""
+    manifest = load_json_dict(Path(store) / MANIFEST) or {}
+    settings = manifest.get("settings")
+    stored = settings.get("cam") if isinstance(settings, dict) else None
+    if not isinstance(stored, dict):
+        return
+    wanted = {key: getattr(cam, key) for key in CLASS_RULE}
+    recorded = {key: stored.get(key) for key in CLASS_RULE}
+    if recorded["classes"] != "topk":
+        recorded.pop("topk")  # top-k alone reads it
+        wanted.pop("topk")
+    if recorded != wanted:
+        shown = " ".join(f"cam.{k}={v}" for k, v in recorded.items())
+        raise ConfigError(
+            f"cam.store_dir={store} holds maps made with {shown} "
+            f"({differences(recorded, wanted)}); its class lists mean other maps under these "
+            f"settings. Score it with {shown}, or make maps with these settings "
+            f"(stages=[cam,...]) in another folder.")
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

@@ -49,32 +49,59 @@ def explains_other_model(run: Run) -> bool:
     return Path(source.checkpoint).resolve() != (run.run_dir / "model.pt").resolve()
 
 
-def carried_metrics(metrics: Mapping[str, float], stage: str, run: Run) -> dict[str, float]:
-    """``metrics`` without the keys that ``stage`` invalidates (see the module docstring).
+OWN_MODEL = "the run directory's model.pt"
 
-    metrics: the numbers earlier runs left in the run directory (never this run's own, which
-    no stage of this run makes stale); stage: the stage whose results are about to be added.
+
+def classifier_identity(run: Run) -> str | None:
+    """What names the classifier ``run`` explains: its checkpoint's resolved path, or the
+    torchvision weights it uses as they are; None when it explains none (a pinned store)."""
+    source = run.classifier
+    if source.kind == "pretrained":
+        return f"weights {source.model.arch} {source.model.weights}"
+    if source.checkpoint is None:
+        return None
+    path = Path(source.checkpoint).resolve()
+    # the directory's own model by name, so a copied or moved run directory keeps its results
+    return OWN_MODEL if path == run.model_path.resolve() else f"checkpoint {path}"
+
+
+def stale_stages(stage: str, run: Run, records: Mapping[str, Mapping] | None = None,
+                 same_output: bool = False) -> set[str]:
+    """The stages whose earlier results are stale once ``stage`` has run in ``run``.
+
+    ``stage`` itself, and every stage using its outputs unless ``same_output`` (the stage
+    produced exactly what its last record names: a cam stage that found the same store
+    complete, a pseudo stage resuming the same folder). For a stage that makes numbers, also
+    every stage whose record (``records``: :mod:`wsol.app.run_record`'s ``by_stage``) names
+    another classifier than this run's, and when the run explains a classifier other than the
+    directory's own ``model.pt``, every stage with no record to tell (older run directories).
     """
-    stale = invalidated(stage, run)
+    records = records or {}
+    stale = {stage} if same_output else downstream(stage)
+    if not STAGES[stage].metrics:
+        return stale
+    mine = classifier_identity(run)
+    if mine is not None:  # and what was made from their results
+        for other, record in records.items():
+            if record.get("classifier") not in (None, mine):
+                stale |= downstream(other)
+    if explains_other_model(run):
+        stale |= {other for other in STAGE_ORDER if other not in records}
+    return stale
+
+
+def carried_metrics(metrics: Mapping[str, float], stale: set[str]) -> dict[str, float]:
+    """``metrics`` (what earlier runs left in the run directory) without the keys of the
+    ``stale`` stages (:func:`stale_stages`) and without keys no stage declares."""
     return {key: value for key, value in metrics.items()
             if (found := owners(key)) and not stale.intersection(found)}
 
 
-def invalidated(stage: str, run: Run) -> set[str]:
-    """The stages whose earlier results ``stage`` makes stale when it runs (itself included)."""
-    if STAGES[stage].metrics and explains_other_model(run):
-        return set(STAGE_ORDER)
-    return downstream(stage)
-
-
-def remove_stale_files(run: Run, stage: str, fresh: set[str]) -> list[str]:
-    """Delete the ``StageSpec.files`` of the stages ``stage`` invalidates, except those in
-    ``fresh`` (``stage`` and the stages of this run that already wrote theirs), as their numbers
-    leave ``metrics.json``; returns the names removed."""
-    stale = [name for other in STAGE_ORDER
-             if other in invalidated(stage, run) and other not in fresh
-             for name in STAGES[other].files]
-    return remove_run_files(run.run_dir, stale)
+def remove_stale_files(run: Run, stale: set[str]) -> list[str]:
+    """Delete the ``StageSpec.files`` of the ``stale`` stages (leave out this run's own, whose
+    files are fresh), as their numbers leave ``metrics.json``; returns the names removed."""
+    return remove_run_files(run.run_dir, [name for other in STAGE_ORDER if other in stale
+                                          for name in STAGES[other].files])
 
 
 def remove_run_files(run_dir: Path, names: tuple[str, ...] | list[str]) -> list[str]:

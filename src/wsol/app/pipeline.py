@@ -16,14 +16,19 @@ import torch
 from omegaconf import DictConfig
 
 from wsol.app.build import Run, build_run
-from wsol.app.carried import carried_metrics, remove_stale_files, warn_undeclared
+from wsol.app.carried import (
+    carried_metrics,
+    remove_stale_files,
+    stale_stages,
+    warn_undeclared,
+)
 from wsol.app.distributed import (
     barrier,
     is_global_zero,
     ranks_started_externally,
     requested_processes,
 )
-from wsol.app.run_record import RunInfo
+from wsol.app.run_record import RunInfo, output_identity
 from wsol.app.schema import RunConfig
 from wsol.app.stages import STAGES
 from wsol.app.threads import apply_threads
@@ -97,10 +102,13 @@ def _run_stages(run_objects: Run) -> dict[str, float]:
             barrier()  # every rank's files are on disk before anyone reads them
         if is_global_zero():
             warn_undeclared(name, result)
-            earlier = carried_metrics(earlier, name, run_objects)
+            output = output_identity(name, run_objects)
+            stale = stale_stages(name, run_objects, info.by_stage,
+                                 same_output=info.same_output(name, output))
+            earlier = carried_metrics(earlier, stale)
             ran.add(name)
-            removed = remove_stale_files(run_objects, name, ran)
-            info.stage_done(name, ran)
+            removed = remove_stale_files(run_objects, stale - ran)  # this run's are fresh
+            info.stage_done(name, stale - ran, output)
             if removed:
                 log.info("stage %s: removed the earlier results it made stale: %s", name,
                          ", ".join(removed))

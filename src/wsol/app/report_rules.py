@@ -2,9 +2,11 @@
 
 The report draws a run directory's results (gallery thumbnails from the CAM store, boxes at the
 box protocol, seeds at ``eval.bg_threshold``, the header) with the configuration it is given.
-When the directory's evaluate numbers were made with other settings (``stages=[report]``
-typed without the recipe's overrides), it would draw other maps or other boxes beside them, so
-it is refused, naming the differing settings and the command that keeps them.
+When the directory's evaluate, pseudo or segment results were made with other settings
+(``stages=[report]`` typed without the recipe's overrides), it would draw other maps, boxes or
+data beside them, so it is refused, naming the differing settings and the command that keeps
+them: before any stage for the records no earlier stage of the run replaces, and by the report
+stage itself for what is recorded when it starts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from wsol.app.build import Run
-from wsol.app.carried import invalidated
+from wsol.app.carried import stale_stages
 from wsol.app.findings import Finding
 from wsol.app.run_record import drawn_settings, read_run_info, stage_records
 from wsol.errors import ConfigError
@@ -28,23 +30,48 @@ def report_command(recorded: str, run: Run) -> str:
     return " ".join([*words, "stages=[report]", f"hydra.run.dir={run.run_dir}"])
 
 
+# the records the report is checked against, and the setting sections it draws their results
+# with: evaluate's gallery uses every drawn setting, the WSSS stages' header and tables the data,
+# model and maps (localize's boxes and the sanity figure are files it shows as they are)
+CHECKED = {"evaluate": ("data.", "model.", "cam.", "eval."),
+           "pseudo": ("data.", "model.", "cam."), "segment": ("data.", "model.", "cam.")}
+
+
+def settings_findings(run: Run, skip: set[str] = frozenset()) -> Iterator[Finding]:
+    """One finding: whether ``run``'s drawn settings equal those recorded by each stage of
+    :data:`CHECKED` whose results the run directory holds (``skip``: stages whose results this
+    run replaces before the report). OK as well for run directories older than the records."""
+    records = stage_records(read_run_info(run.run_dir))
+    now = drawn_settings(run)
+    for stage, sections in CHECKED.items():
+        record = records.get(stage)
+        if stage in skip or record is None or not isinstance(record.get("settings"), dict):
+            continue
+        recorded = {k: v for k, v in record["settings"].items() if k.startswith(sections)}
+        diff = differences(recorded, {k: now.get(k) for k in recorded})
+        if diff:
+            command = report_command(record["command"], run)
+            detail = (f"the {stage} results in {run.run_dir} were made with other settings "
+                      f"({diff}), so the report would draw other maps, boxes or data beside "
+                      "them")
+            fix = f"report them with the settings that made them: {command}"
+            yield Finding(CHECK, False, detail, fix, ConfigError(f"{detail}; {fix}"))
+            return
+    yield Finding(CHECK, True, "those of the runs that made the results it draws")
+
+
 def drawn_settings_findings(run: Run) -> Iterator[Finding]:
-    """OK when this run's stages replace the evaluate numbers (an evaluate, new maps, another
-    model: :func:`wsol.app.carried.invalidated`), when no earlier evaluate recorded its
-    settings (a run directory older than the record), or when they equal this run's."""
-    if any("evaluate" in invalidated(stage, run) for stage in run.stages):
-        yield Finding(CHECK, True, "this run's stages replace the evaluate results it draws")
-        return
-    record = stage_records(read_run_info(run.run_dir)).get("evaluate")
-    if record is None or not isinstance(record.get("settings"), dict):
-        yield Finding(CHECK, True, "no evaluate stage recorded its settings here")
-        return
-    diff = differences(record["settings"], drawn_settings(run))
-    if not diff:
-        yield Finding(CHECK, True, f"those of the evaluate run: {record['command']}")
-        return
-    command = report_command(record["command"], run)
-    detail = (f"the evaluate numbers in {run.run_dir} were made with other settings ({diff}), "
-              "so the report would draw other maps or boxes beside them")
-    fix = f"report them with the settings that made them: {command}"
-    yield Finding(CHECK, False, detail, fix, ConfigError(f"{detail}; {fix}"))
+    """The preflight row: :func:`settings_findings`, leaving out the records this run's own
+    stages will replace (the report stage checks again with what is recorded by then)."""
+    records = stage_records(read_run_info(run.run_dir))
+    replaced = set().union(*(stale_stages(stage, run, records) for stage in run.stages
+                             if stage != "report"))
+    yield from settings_findings(run, replaced)
+
+
+def require_drawn_settings(run: Run) -> None:
+    """ConfigError unless the report draws with the settings that made the results it shows
+    (called by the report stage, when this run's stages have updated the records)."""
+    for finding in settings_findings(run):
+        if not finding.ok:
+            raise finding.exception()

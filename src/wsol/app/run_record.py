@@ -2,15 +2,19 @@
 
 Top level: the last run's ``experiment``, ``command``, ``stages`` and ``variant``. Under
 ``by_stage``, for each stage whose results the directory holds, the run that made them: its
-``command``, ``experiment``, ``variant`` and ``settings``, the values of :data:`DRAWN_SETTINGS`
-(what decides which maps were scored and how boxes and seeds were drawn). A stage's record goes
-when its results go stale (the rule of :mod:`wsol.app.carried`), so a command shown beside a
-number is the one that made it, not whatever ran last (``stages=[report]``), and the report
-can refuse to draw a run with settings other than those its evaluate stage scored.
+``command``, ``experiment``, ``variant``, ``settings`` (the values of :data:`DRAWN_SETTINGS`:
+what decides which maps were scored and how boxes and seeds were drawn), ``classifier`` (the
+model it explained) and ``output`` (for cam and pseudo: what names the maps or labels made).
+A stage's record goes when its results go stale (the rule of :mod:`wsol.app.carried`), so a
+command shown beside a number is the one that made it, not whatever ran last
+(``stages=[report]``), and the report can refuse to draw a run with settings other than those
+that made its numbers (:mod:`wsol.app.report_rules`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +31,7 @@ RUN_INFO = "run_info.json"
 # boxes and seeds are cut from them (speed and training settings are left out)
 DRAWN_SETTINGS = (
     "data.name", "data.format", "data.root", "data.classes", "data.image_set", "data.mask_dir",
-    "data.metadata_dir", "data.cam_split", "data.input_size", "data.blacklist",
+    "data.metadata_dir", "data.cam_split", "data.input_size", "data.blacklist", "data.generate",
     "model.arch", "model.weights", "model.output_stride", "model.checkpoint",
     "model.target_layer", "model.wsol_method",
     "cam.method", "cam.classes", "cam.topk", "cam.scales", "cam.flip", "cam.precision",
@@ -64,6 +68,8 @@ def drawn_settings(run: Run) -> dict[str, Any]:
     for key in DRAWN_SETTINGS:
         section, name = key.split(".")
         value = getattr(getattr(run.config, section), name)
+        if dataclasses.is_dataclass(value):  # data.generate: the demo tree's parameters
+            value = dataclasses.asdict(value)
         if key == "data.root":
             value = str(run.data.root)
         elif key == "model.checkpoint" and value is not None and \
@@ -90,6 +96,19 @@ def stage_records(info: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if isinstance(record, dict) and isinstance(record.get("command"), str)}
 
 
+def numbers_record(info: dict[str, Any]) -> dict[str, Any]:
+    """The record of the run that made a directory's headline numbers: its evaluate stage's,
+    else the last stage (in pipeline order) that recorded results, else the last command's
+    (``info``: a read ``run_info.json``)."""
+    from wsol.app.stages import STAGE_ORDER
+
+    records = stage_records(info)
+    for stage in ("evaluate", *reversed(STAGE_ORDER)):
+        if stage in records and stage != "report":
+            return records[stage]
+    return info
+
+
 class RunInfo:
     """The run directory's ``run_info.json`` as this run updates it, stage by stage."""
 
@@ -101,14 +120,37 @@ class RunInfo:
     def write(self) -> None:
         atomic_write_json(self.run.run_dir / RUN_INFO, {**self.info, "by_stage": self.by_stage})
 
-    def stage_done(self, stage: str, fresh: set[str]) -> None:
-        """Record ``stage`` as this run's and drop the records of the results it made stale
-        (those of :func:`wsol.app.carried.invalidated` not in ``fresh``); then write."""
-        from wsol.app.carried import invalidated
+    def stage_done(self, stage: str, dropped: set[str], output: str | None) -> None:
+        """Record ``stage`` as this run's (with its ``output``: :func:`output_identity`) and drop
+        the records of the ``dropped`` stages, whose results went stale; then write."""
+        from wsol.app.carried import classifier_identity
 
-        for other in invalidated(stage, self.run) - fresh:
+        for other in dropped:
             self.by_stage.pop(other, None)
-        self.by_stage[stage] = {key: self.info[key] for key in ("command", "experiment",
-                                                                "variant")}
-        self.by_stage[stage]["settings"] = drawn_settings(self.run)
+        record = {key: self.info[key] for key in ("command", "experiment", "variant")}
+        record.update(settings=drawn_settings(self.run),
+                      classifier=classifier_identity(self.run), output=output)
+        self.by_stage[stage] = record
         self.write()
+
+    def same_output(self, stage: str, output: str | None) -> bool:
+        """Whether ``stage`` just produced what its last record names (then the results made
+        from that output are still current)."""
+        record = self.by_stage.get(stage)
+        return output is not None and record is not None and record.get("output") == output
+
+
+def output_identity(stage: str, run: Run) -> str | None:
+    """What names the output of ``stage`` once it has run, where one name tells it all: the
+    cam stage's store (path and content key, from ``cam_store.json``) and the pseudo stage's
+    folder (its manifest); None for the others, whose every run counts as new results."""
+    if stage == "cam":
+        record = load_json_dict(run.cam_record_path) or {}
+        return f"{record.get('path')} {record.get('key')}" if record.get("key") else None
+    if stage == "pseudo":
+        from wsol.app.stages.pseudo import pseudo_dir
+        from wsol.pseudo.folder import MANIFEST
+
+        manifest = load_json_dict(pseudo_dir(run) / MANIFEST)
+        return None if manifest is None else json.dumps(jsonable(manifest), sort_keys=True)
+    return None

@@ -159,8 +159,11 @@ class CamStore:
         maps = [a for name, a in arrays.items() if name == "cams" or name.startswith("level_")]
         if not all(np.isfinite(m).all() for m in maps):  # the cam stage names the model first
             raise ValueError(f"cams of image {image_id!r} hold NaN or infinite values")
+        # the id's bytes: a file copied over another image's then fails verification (a lone
+        # surrogate passes here; the file name check refuses it with its own message)
+        written_for = np.frombuffer(str(image_id).encode("utf-8", "surrogatepass"), np.uint8)
         arrays = {**arrays, "class_ids": ids, "image_size": np.asarray(image_size, np.int64),
-                  "image_id": np.asarray(str(image_id))}  # a file copied over another's fails
+                  "image_id": written_for}
         if scores is not None:
             arrays["scores"] = _array(scores).reshape(-1)
             if arrays["scores"].shape != ids.shape:

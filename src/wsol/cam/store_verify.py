@@ -1,8 +1,8 @@
 """Reading one CAM store file with every check a damaged or foreign file can fail.
 
 A map file is a zip (``np.savez``, uncompressed) of ``class_ids`` int64 (K,), ``image_size``
-int64 (2,), optionally ``scores`` float32 (K,) and ``image_id`` (the id it was written for, a
-unicode scalar; files written before it have none), and the maps in one of the layouts of
+int64 (2,), optionally ``scores`` float32 (K,) and ``image_id`` uint8 (the UTF-8 bytes of the id it
+was written for; files written before it have none), and the maps in one of the layouts of
 :mod:`wsol.cam.compose`: ``resized`` as ``cams`` float16 (K, h, w) with ``scale`` float32 (K,);
 ``irn`` / ``bicubic`` as ``layout`` (its name), ``stride`` int64 and ``level_0`` ...
 ``level_{n-1}`` float32 (K, h_s, w_s). :func:`read_map_file` checks the zip (each member's
@@ -30,16 +30,15 @@ from wsol.errors import DataError
 
 DTYPES = {"cams": np.dtype("<f2"), "scale": np.dtype("<f4"), "class_ids": np.dtype("<i8"),
           "image_size": np.dtype("<i8"), "scores": np.dtype("<f4"), "level": np.dtype("<f4"),
-          "stride": np.dtype("<i8")}
+          "stride": np.dtype("<i8"), "image_id": np.dtype("|u1")}
 COMMON = ("class_ids", "image_size")
 RESIZED = ("cams", "scale")
 NDIM = {"cams": 3, "scale": 1, "class_ids": 1, "image_size": 1, "scores": 1, "level": 3,
-        "stride": 0, "layout": 0, "image_id": 0}
+        "stride": 0, "layout": 0, "image_id": 1}
 OPTIONAL = ("scores.npy", "image_id.npy")
 MAX_LEVELS = 16
 _LEVEL = re.compile(r"level_(\d+)")
 _LAYOUT_DTYPE = re.compile(r"<U([1-9][0-9]?)")
-_ID_DTYPE = re.compile(r"<U([1-9][0-9]{0,3})")  # a store file name holds at most 255 bytes
 # The header numpy writes; parsed by a regex (ast.literal_eval, numpy's way, is a third of the
 # verification time), any other spelling by literal_eval as a fallback.
 _HEADER = re.compile(r"\{'descr': '([^']+)', 'fortran_order': (False|True), "
@@ -102,9 +101,9 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         raise ValueError(f"member {info.filename} is compressed (wsol writes them stored)")
     with archive.open(info) as handle:
         descr, fortran, shape = _header(handle)
-        if kind in ("layout", "image_id"):  # unicode scalars: numpy writes the length in the dtype
-            if not (_LAYOUT_DTYPE if kind == "layout" else _ID_DTYPE).fullmatch(descr):
-                raise ValueError(f"{kind} is {descr}, expected a short unicode string")
+        if kind == "layout":  # a short unicode scalar: numpy writes its length into the dtype
+            if not _LAYOUT_DTYPE.fullmatch(descr):
+                raise ValueError(f"layout is {descr}, expected a short unicode string")
             dtype = np.dtype(descr)
         else:
             dtype = DTYPES[kind]
@@ -201,10 +200,11 @@ def read_map_file(path: Path, num_classes: int | None, max_pixels: int,
             levels = [arrays[f"level_{i}"] for i in range(len(infos))
                       if f"level_{i}" in arrays]
         _check(arrays, levels, num_classes, max_pixels)
-        written_for = arrays.get("image_id")
-        if image_id is not None and written_for is not None and str(written_for) != image_id:
-            raise ValueError(f"it holds the maps of image {str(written_for)!r}, not of "
-                             f"{image_id!r}")
+        written = arrays.get("image_id")  # bytes, as a numpy string would drop trailing NULs
+        if image_id is not None and written is not None and \
+                written.tobytes() != image_id.encode("utf-8", "surrogatepass"):
+            shown = written.tobytes().decode("utf-8", "replace")
+            raise ValueError(f"it holds the maps of image {shown!r}, not of {image_id!r}")
     except Exception as err:  # noqa: BLE001 - whatever a damaged file raises, it is damaged
         reason = str(err).splitlines()[0][:160] if str(err) else ""
         raise DamagedMapFile(f"{path} is damaged ({type(err).__name__}: {reason})") from None

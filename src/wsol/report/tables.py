@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from wsol.app.run_record import stage_records
+from wsol.app.run_record import numbers_record, stage_records
 from wsol.app.stages import owners
 from wsol.io.manifest import load_json_dict
 from wsol.report.published import PAPER_ROWS, PaperRow
@@ -43,8 +43,7 @@ def read_run(run_dir: Path) -> tuple[str, dict] | None:
     if info is None or metrics is None:
         return None
     records = stage_records(info)
-    # the numbers are the evaluate stage's run, whatever ran since (stages=[report])
-    made_by = records.get("evaluate", info)
+    made_by = numbers_record(info)
     name = made_by.get("experiment")
     name = name if isinstance(name, str) else ""
     variant = made_by.get("variant")

@@ -6,6 +6,7 @@ was read from; and ``report.html``, this run's browsable report (see
 from __future__ import annotations
 
 from wsol.app.build import Run, absolute_path
+from wsol.app.report_rules import require_drawn_settings
 from wsol.io.atomic import atomic_write_text
 from wsol.report import build_table, find_runs, render_csv, render_markdown
 
@@ -16,6 +17,7 @@ WSSS_KEYS = ("seg/pseudo_seed_miou", "seg/pseudo_miou_unrefined", "seg/pseudo_mi
 
 def report_stage(run: Run) -> dict[str, float]:
     """Write the paper tables from this run plus the runs under ``report.search_dirs``."""
+    require_drawn_settings(run)  # what earlier stages of this run recorded, checked again
     roots = [absolute_path(p) for p in run.config.report.search_dirs]
     # this run's numbers stand for its experiment, even when a newer run of it exists; a run
     # without experiment= (the plain demo) gets its own rows

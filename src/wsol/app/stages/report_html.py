@@ -15,7 +15,7 @@ from pathlib import Path
 from wsol.app.build import Run
 from wsol.app.cam_cache import store_for_reading
 from wsol.app.map_classes import predicted
-from wsol.app.run_record import read_run_info, stage_records
+from wsol.app.run_record import numbers_record, read_run_info
 from wsol.cam import CamStore
 from wsol.errors import WsolError
 from wsol.io.atomic import atomic_write_text
@@ -146,7 +146,7 @@ def write_report_html(run: Run) -> Path:
     cfg, run_dir = run.config, run.run_dir
     metrics = _json(run.metrics_path)
     info = read_run_info(run_dir)
-    made_by = stage_records(info).get("evaluate", info)  # the numbers' command, not the last
+    made_by = numbers_record(info)  # the numbers' command, not the last one
     page = Page(title=f"wsol report · {run_dir.name}",
                 subtitle=f"{run_dir} · data {cfg.data.name} ({cfg.data.cam_split}) · model "
                          f"{cfg.model.arch} · cam.method {cfg.cam.method} · "
