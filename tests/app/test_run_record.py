@@ -70,8 +70,10 @@ def test_the_report_refuses_numbers_made_with_other_settings(tmp_path, stub_stag
     message = str(err.value)
     assert "cam.flip: stored True, requested False" in message
     assert "eval.bg_threshold: stored 0.3, requested 0.15" in message
-    assert (f"python scripts/run.py experiment=voc_resnet cam.flip=true stages=[report] "
-            f"hydra.run.dir={run_dir}") in message
+    # every differing setting spelled out, so settings from the environment or a default
+    # (eval.bg_threshold here was never in the recorded command) are restored too
+    assert (f"python scripts/run.py experiment=voc_resnet cam.flip=true eval.bg_threshold=0.3 "
+            f"stages=[report] hydra.run.dir={run_dir}") in message
     # the same settings (or an evaluate in the same run) draw as asked
     stub_stages(run_dir, "x", "stages=[report]", "cam.flip=true", "eval.bg_threshold=0.3",
                 check=True)
@@ -103,3 +105,33 @@ def test_a_wsss_runs_report_is_checked_against_its_pseudo_and_segment_records(tm
     name, entry = read_run(run_dir)
     assert name == "voc_resnet"  # the stub's experiment, read from the pseudo record
     assert command_for(entry, "seg/val_miou") == wsss
+
+
+def test_settings_that_draw_alike_are_not_differences(tmp_path, stub_stages):
+    """cam.topk means nothing to ground-truth maps, and eval.box_threshold=0.15 is what the
+    gradcam protocol's null means: neither refuses the report."""
+    run_dir = tmp_path / "run"
+    stub_stages(run_dir, "e", "stages=[evaluate]")
+    stub_stages(run_dir, "r", "stages=[report]", "cam.topk=5", "eval.box_threshold=0.15",
+                check=True)
+    with pytest.raises(ConfigError, match="eval.box_threshold: stored 0.15, requested 0.2"):
+        stub_stages(run_dir, "r", "stages=[report]", "eval.box_threshold=0.2", check=True)
+
+
+def test_a_stage_that_read_another_output_than_the_recorded_one_drops_it(tmp_path,
+                                                                         monkeypatch):
+    """A segmenter trained on another pseudo-label folder than the recorded pseudo stage's:
+    the pseudo numbers describe labels it never saw (F11), so they go with it."""
+    from wsol.app.carried import stale_stages
+    from wsol.app.run_record import RunInfo
+
+    run = build(tmp_path / "run", "stages=[segment]")
+    info = RunInfo(run)
+    info.by_stage = {"pseudo": {"command": "x", "output": "labels A"},
+                     "cam": {"command": "y", "output": "store 1"}}
+    monkeypatch.setattr(run_record, "read_identity",
+                        lambda stage, run: {"pseudo": "labels B", "cam": "store 1"}[stage])
+    assert info.changed_inputs("segment") == {"pseudo"}
+    assert info.changed_inputs("evaluate") == set()  # the store it read is the recorded one
+    assert stale_stages("segment", run, info.by_stage, changed_inputs={"pseudo"}) >= \
+        {"pseudo", "segment", "report"}

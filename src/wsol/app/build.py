@@ -94,6 +94,13 @@ class DataSource:
     config: DataConfig
     root: Path
     _splits: dict = field(default_factory=dict, compare=False, repr=False)
+    # cleared by the data checker (scripts/check_data.py), which must never write a tree
+    _may_generate: list = field(default_factory=lambda: [True], compare=False, repr=False)
+
+    def forbid_generation(self) -> None:
+        """From now on a demo tree made with other ``data.generate`` settings (or none) is a
+        DataError saying so, instead of being (re)generated."""
+        self._may_generate[0] = False
 
     @property
     def masks_expected(self) -> bool:
@@ -115,9 +122,15 @@ class DataSource:
         if self.config.generate is not None:
             from dataclasses import asdict
 
-            from wsol.demo.synthetic import ensure_demo_dataset
+            from wsol.demo.synthetic import demo_tree_problem, ensure_demo_dataset
 
-            ensure_demo_dataset(self.root, hold=True, **asdict(self.config.generate))
+            params = asdict(self.config.generate)
+            if not self._may_generate[0]:
+                problem = demo_tree_problem(self.root, **params)
+                if problem:
+                    raise DataError(problem)
+                return self.root
+            ensure_demo_dataset(self.root, hold=True, **params)
         elif not self.root.is_dir():
             from wsol.datasets.roots import root_hint
 

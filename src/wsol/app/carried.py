@@ -66,7 +66,7 @@ def classifier_identity(run: Run) -> str | None:
 
 
 def stale_stages(stage: str, run: Run, records: Mapping[str, Mapping] | None = None,
-                 same_output: bool = False) -> set[str]:
+                 same_output: bool = False, changed_inputs: set[str] = frozenset()) -> set[str]:
     """The stages whose earlier results are stale once ``stage`` has run in ``run``.
 
     ``stage`` itself, and every stage using its outputs unless ``same_output`` (the stage
@@ -75,9 +75,13 @@ def stale_stages(stage: str, run: Run, records: Mapping[str, Mapping] | None = N
     every stage whose record (``records``: :mod:`wsol.app.run_record`'s ``by_stage``) names
     another classifier than this run's, and when the run explains a classifier other than the
     directory's own ``model.pt``, every stage with no record to tell (older run directories).
+    And each of ``changed_inputs`` (earlier stages whose recorded output is not the one
+    ``stage`` read) with what was made from it.
     """
     records = records or {}
     stale = {stage} if same_output else downstream(stage)
+    for upstream in changed_inputs:
+        stale |= downstream(upstream)
     if not STAGES[stage].metrics:
         return stale
     mine = classifier_identity(run)

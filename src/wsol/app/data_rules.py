@@ -28,10 +28,14 @@ def _root(ctx: RuleContext) -> Iterator[Finding]:
                       "point data.root, or paths.data_dir / WSOL_DATA, at a folder",
                       DataError(root_blocked_message(data.root, blocker)))
         return
-    if data.config.generate is not None and not ctx.generate:
-        state = "present" if data.root.is_dir() else "absent: generated on first run"
-        ctx.root_ok = data.root.is_dir()
-        yield Finding("data root", True, f"{data.root} ({state})")
+    if data.config.generate is not None and not ctx.generate:  # the checker generates nothing
+        from dataclasses import asdict
+
+        from wsol.demo.synthetic import demo_tree_problem
+
+        problem = demo_tree_problem(data.root, **asdict(data.config.generate))
+        ctx.root_ok = problem is None  # the splits of another tree are not this run's
+        yield Finding("data root", True, f"{data.root} ({problem or 'present'})")
         return
     try:
         data.ensure_root()  # generates the demo when configured (the run only)

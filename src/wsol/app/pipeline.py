@@ -104,7 +104,8 @@ def _run_stages(run_objects: Run) -> dict[str, float]:
             warn_undeclared(name, result)
             output = output_identity(name, run_objects)
             stale = stale_stages(name, run_objects, info.by_stage,
-                                 same_output=info.same_output(name, output))
+                                 same_output=info.same_output(name, output),
+                                 changed_inputs=info.changed_inputs(name))
             earlier = carried_metrics(earlier, stale)
             ran.add(name)
             removed = remove_stale_files(run_objects, stale - ran)  # this run's are fresh

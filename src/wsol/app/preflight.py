@@ -182,6 +182,7 @@ def _findings(run: Run, generate: bool, decode: bool = False,
 def check_run(run: Run, decode: bool = False, progress: bool = True) -> list[Finding]:
     """Every input the run's stages will read, in report order; ``decode`` decodes images too.
     Nothing is generated, downloaded or written."""
+    run.data.forbid_generation()
     return list(_findings(run, generate=False, decode=decode, progress=progress))
 
 

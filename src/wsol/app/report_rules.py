@@ -12,22 +12,41 @@ stage itself for what is recorded when it starts.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from wsol.app.build import Run
 from wsol.app.carried import stale_stages
+from wsol.app.compose import override_key, quoted
 from wsol.app.findings import Finding
 from wsol.app.run_record import drawn_settings, read_run_info, stage_records
 from wsol.errors import ConfigError
-from wsol.io.manifest import differences
+from wsol.io.manifest import differences, flatten
 
 CHECK = "report settings"
 
 
-def report_command(recorded: str, run: Run) -> str:
+def report_command(recorded: str, run: Run, values: dict[str, Any] | None = None) -> str:
     """``recorded`` (``python scripts/run.py OVERRIDES``) with its stages replaced by the
-    report alone and the run directory pinned (``hydra.run.dir``)."""
-    words = [w for w in recorded.split() if not w.startswith(("stages=", "hydra.run.dir="))]
-    return " ".join([*words, "stages=[report]", f"hydra.run.dir={run.run_dir}"])
+    report alone, the run directory pinned (``hydra.run.dir``) and each of ``values`` (dotted
+    key -> recorded value: settings that came from the environment, a relative path or a
+    default, which the recorded overrides alone would not restore) set explicitly."""
+    values = values or {}
+    replaced = {"stages", "hydra.run.dir", *values}
+    words = [w for w in recorded.split() if override_key(w) not in replaced]
+    return " ".join([*words, *(_override(k, v) for k, v in values.items()), "stages=[report]",
+                     f"hydra.run.dir={run.run_dir}"])
+
+
+def _override(key: str, value: Any) -> str:
+    """``key=value`` as the command line writes it (null, true, [a,b], quoted when needed)."""
+    if value is None:
+        return f"{key}=null"
+    if isinstance(value, bool):
+        return f"{key}={str(value).lower()}"
+    if isinstance(value, list):
+        return f"{key}=[{','.join(str(v) for v in value)}]"
+    text = f"{key}={value}"
+    return quoted(text) if any(c in str(value) for c in " ,=()&#'\"") else text
 
 
 # the records the report is checked against, and the setting sections it draws their results
@@ -50,7 +69,9 @@ def settings_findings(run: Run, skip: set[str] = frozenset()) -> Iterator[Findin
         recorded = {k: v for k, v in record["settings"].items() if k.startswith(sections)}
         diff = differences(recorded, {k: now.get(k) for k in recorded})
         if diff:
-            command = report_command(record["command"], run)
+            was, asked = flatten(recorded), flatten({k: now.get(k) for k in recorded})
+            command = report_command(record["command"], run,
+                                     {k: v for k, v in was.items() if asked.get(k) != v})
             detail = (f"the {stage} results in {run.run_dir} were made with other settings "
                       f"({diff}), so the report would draw other maps, boxes or data beside "
                       "them")

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wsol.app.stages import STAGE_ORDER, STAGES
 from wsol.io.atomic import atomic_write_json
 from wsol.io.manifest import jsonable, load_json_dict
 
@@ -44,14 +45,20 @@ _PATHS = ("data.root", "data.metadata_dir", "data.blacklist", "model.checkpoint"
 
 
 def run_info(cfg: RunConfig) -> dict[str, str]:
-    """The experiment name, the command line that reproduces this run, its stages and its
-    WSOL method variant (for the tables)."""
+    """The experiment name, the command line that reproduces this run (its overrides and its
+    ``hydra.run.dir``), its stages and its WSOL method variant (for the tables)."""
+    from wsol.app.compose import quoted
+
     try:
         from hydra.core.hydra_config import HydraConfig
 
         hydra_cfg = HydraConfig.get()
         experiment = hydra_cfg.runtime.choices.get("experiment") or ""
-        overrides = " ".join(hydra_cfg.overrides.task)
+        # Hydra's task overrides leave hydra.* out: pin the directory the results are in, so
+        # the command of a rerun in a used directory runs where its inputs are
+        where = f"hydra.run.dir={cfg.paths.run_dir}"
+        overrides = " ".join([*hydra_cfg.overrides.task,
+                              quoted(where) if " " in where else where])
     except ValueError:  # called as a library, outside a Hydra app
         experiment, overrides = "", ""
     method = cfg.model.wsol_method  # the tables tell a recipe's method variants apart
@@ -78,6 +85,14 @@ def drawn_settings(run: Run) -> dict[str, Any]:
         elif key in _PATHS and value is not None:
             value = str(absolute_path(value))
         out[key] = value
+    # equal drawings, equal records: top-k means nothing to other class rules, and a null box
+    # threshold is its protocol's own fraction
+    if out["cam.classes"] != "topk":
+        out["cam.topk"] = None
+    from wsol.localize.boxes import protocol_threshold
+
+    out["eval.box_threshold"] = protocol_threshold(out["eval.box_protocol"],
+                                                   out["eval.box_threshold"])
     return jsonable(out)
 
 
@@ -100,8 +115,6 @@ def numbers_record(info: dict[str, Any]) -> dict[str, Any]:
     """The record of the run that made a directory's headline numbers: its evaluate stage's,
     else the last stage (in pipeline order) that recorded results, else the last command's
     (``info``: a read ``run_info.json``)."""
-    from wsol.app.stages import STAGE_ORDER
-
     records = stage_records(info)
     for stage in ("evaluate", *reversed(STAGE_ORDER)):
         if stage in records and stage != "report":
@@ -133,6 +146,18 @@ class RunInfo:
         self.by_stage[stage] = record
         self.write()
 
+    def changed_inputs(self, stage: str) -> set[str]:
+        """The earlier stages whose recorded output is not the one ``stage`` just read (an
+        evaluate of another store than the recorded cam stage's, a segmenter trained on
+        another pseudo-label folder): their results describe other inputs."""
+        changed = set()
+        for upstream in STAGES[stage].uses:
+            recorded = self.by_stage.get(upstream, {}).get("output")
+            now = read_identity(upstream, self.run) if recorded else None
+            if now is not None and now != recorded:
+                changed.add(upstream)
+        return changed
+
     def same_output(self, stage: str, output: str | None) -> bool:
         """Whether ``stage`` just produced what its last record names (then the results made
         from that output are still current)."""
@@ -142,11 +167,27 @@ class RunInfo:
 
 def output_identity(stage: str, run: Run) -> str | None:
     """What names the output of ``stage`` once it has run, where one name tells it all: the
-    cam stage's store (path and content key, from ``cam_store.json``) and the pseudo stage's
+    cam stage's store (its folder, named by its content key or pinned by ``cam.store_dir``,
+    whose manifest refuses other settings; from ``cam_store.json``) and the pseudo stage's
     folder (its manifest); None for the others, whose every run counts as new results."""
     if stage == "cam":
         record = load_json_dict(run.cam_record_path) or {}
-        return f"{record.get('path')} {record.get('key')}" if record.get("key") else None
+        return str(record["path"]) if record.get("path") else None
+    return read_identity(stage, run)
+
+
+def read_identity(stage: str, run: Run) -> str | None:
+    """The :func:`output_identity` of the ``stage`` output that ``run`` reads now (the CAM
+    store its settings name, the pseudo-label folder); None when it reads none."""
+    if stage == "cam":
+        from wsol.app.cam_cache import store_for_reading
+        from wsol.errors import WsolError
+
+        try:
+            store = store_for_reading(run)
+        except WsolError:
+            return None
+        return None if store is None else str(store)
     if stage == "pseudo":
         from wsol.app.stages.pseudo import pseudo_dir
         from wsol.pseudo.folder import MANIFEST

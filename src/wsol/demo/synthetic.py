@@ -79,6 +79,7 @@ def ensure_demo_dataset(root: Path, progress: bool = True, hold: bool = False,
     wanted = {"generator_version": GENERATOR_VERSION, **demo_params(**params)}
     if _read_marker(root) == wanted and not hold:
         return root
+    _require_ours(root)  # before any lock file is written into a folder that is not a demo
     with generation_lock(root):
         found = _read_marker(root)
         if found != wanted:  # not there, or made with other settings
@@ -89,6 +90,22 @@ def ensure_demo_dataset(root: Path, progress: bool = True, hold: bool = False,
         if hold:
             hold_for_reading(root)
     return root
+
+
+def demo_tree_problem(root: Path, **params) -> str | None:
+    """Why a run would (re)generate the demo at ``root`` for ``params`` (None: the complete
+    tree with those parameters is there), naming the differing ``data.generate`` settings."""
+    root = Path(root)
+    found = _read_marker(root)
+    wanted = {"generator_version": GENERATOR_VERSION, **demo_params(**params)}
+    if found == wanted:
+        return None
+    if found is None:
+        return f"the demo tree {root} is not there yet: a run generates it"
+    changed = ", ".join(f"data.generate.{k}: {found.get(k)} there, {wanted[k]} asked"
+                        for k in wanted if found.get(k) != wanted[k])
+    return (f"the demo tree {root} was made with other settings ({changed}): a run "
+            f"regenerates it, and every run directory made on the present tree loses its images")
 
 
 def _in_use_message(root: Path, found: dict | None, wanted: dict) -> str:
@@ -185,6 +202,16 @@ def _clear_previous(root: Path) -> None:
     """Remove an earlier demo's files; refuse to touch a directory that is not a demo."""
     if not root.exists():
         return
+    _require_ours(root)
+    (root / MARKER).unlink(missing_ok=True)
+    for name in _MANAGED:
+        shutil.rmtree(root / name, ignore_errors=True)
+
+
+def _require_ours(root: Path) -> None:
+    """DataError unless ``root`` is absent, empty, or a demo tree (ours to rewrite)."""
+    if not root.exists():
+        return
     if not root.is_dir():
         raise DataError(f"Demo dataset root {root} (data.root) is a file; choose a directory.")
     ours = (root / MARKER).exists() or (root / _OWNER_TAG).exists()
@@ -194,6 +221,3 @@ def _clear_previous(root: Path) -> None:
         raise DataError(f"Demo dataset root {root} (data.root) already holds other files "
                         f"({', '.join(sorted(foreign)[:3])}, ...) and no {MARKER} marker; "
                         f"point data.root at an empty or new directory.")
-    (root / MARKER).unlink(missing_ok=True)
-    for name in _MANAGED:
-        shutil.rmtree(root / name, ignore_errors=True)

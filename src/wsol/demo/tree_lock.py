@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from wsol.errors import DataError
+
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; each file is still written atomically
@@ -29,9 +31,17 @@ _HELD: dict[Path, IO] = {}  # resolved root -> this process's open ``.readers`` 
 
 @contextlib.contextmanager
 def generation_lock(root: Path) -> Iterator[None]:
-    """Hold ``root/.lock`` exclusively (waiting for another holder) for the block."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a+") as handle:
+    """Hold ``root/.lock`` exclusively (waiting for another holder) for the block; DataError
+    naming the folder when it cannot be made or written (a read-only datasets mount)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / ".lock", "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as err:
+        raise DataError(
+            f"The demo dataset cannot be written at {root} (data.root, under paths.data_dir / "
+            f"WSOL_DATA): {err.strerror or err}. Point WSOL_DATA (or data.root) at a folder "
+            "you can write.") from None
+    with handle:
         if fcntl is None:
             yield
             return

@@ -16,6 +16,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from wsol.app.run_record import numbers_record
 from wsol.io.atomic import atomic_write_text
 
 HEADLINE = ("loc/gt_known", "loc/maxboxacc", "loc/best_threshold", "loc/maxboxacc_v2",
@@ -68,8 +69,9 @@ def collect_sweep(sweep_dir: Path, sweep_id: str | None = None) -> SweepJobs:
         info_path = job_dir / "run_info.json"
         info = json.loads(info_path.read_text()) if info_path.is_file() else {}
         metrics = json.loads(metrics_path.read_text())
-        row = {"job": job_dir.name,
-               "overrides": info.get("command", "").replace("python scripts/run.py", "").strip()}
+        command = str(numbers_record(info).get("command", ""))  # what made them, not the last
+        words = [w for w in command.split()[2:] if not w.startswith("hydra.run.dir=")]
+        row = {"job": job_dir.name, "overrides": " ".join(words)}  # the job folder says where
         row.update({k: f"{metrics[k]:.4g}" for k in HEADLINE if k in metrics})
         jobs.rows.append(row)
     return jobs
