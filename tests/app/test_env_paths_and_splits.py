@@ -176,7 +176,8 @@ def test_a_seeds_dir_missing_a_scored_image_is_missing_before_the_run(tiny_demo_
     for image_id in val[1:]:
         (seeds / f"{image_id}.png").write_bytes(b"")
     run = build(tmp_path / "run", f"paths.data_dir={tiny_demo_tree}",
-                "data.generate.num_images=60", "stages=[evaluate]", f"eval.seeds_dir={seeds}")
+                "data.generate.num_images=60", "data.generate.val_fraction=0.2",  # the tree's
+                "stages=[evaluate]", f"eval.seeds_dir={seeds}")
 
     def seeds_finding():
         found = [f for f in preflight.check_run(run, progress=False)

@@ -133,8 +133,10 @@ def pseudo_labels_findings(run: Run) -> Iterator[Finding]:
                    "(stages=[pseudo,segment]) or point pseudo.dir at a folder it wrote.")
         yield Finding("pseudo-labels", False, message, "", ConfigError(message))
     elif found is not None:
-        message = (f"{found[0]} holds pseudo-labels made with other settings ({found[1]}); "
-                   "run the pseudo stage with these settings, or set pseudo.* to the folder's.")
+        message = (f"{found[0]} holds pseudo-labels made with other settings ({found[1]}), so "
+                   "the segmenter would train on labels these settings did not make; make them "
+                   "in a new folder (stages=[pseudo,segment] pseudo.dir=NEW_FOLDER), or run "
+                   "with the settings the folder records.")
         yield Finding("pseudo-labels", False, message, "", ConfigError(message))
     else:
         yield Finding("pseudo-labels", True, str(folder))
