@@ -86,10 +86,22 @@ def main(cfg: DictConfig) -> float | None:
     try:
         metrics = run(cfg)
     except WsolError as err:
-        message = user_message(err)
+        message = sweep_job_prefix() + user_message(err)
         log.error("%s", message)
         fail(message)
     return metrics.get(cfg.optimize_metric)
+
+
+def sweep_job_prefix() -> str:
+    """``"sweep job N (overrides): "`` inside a ``-m`` job (the jobs before it have finished
+    in their folders), as a value refused before the sweep names its job; else ``""``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return ""
+    return f"sweep job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): "
 
 
 if __name__ == "__main__":

@@ -44,6 +44,16 @@ def _share_the_cpus_between_workers() -> None:
 _share_the_cpus_between_workers()
 
 
+@pytest.fixture(autouse=True)
+def _release_demo_trees():
+    """A test that opened a demo tree outside a pipeline run (which releases its own) lets go
+    of it, so a later test's CLI run in another process may regenerate the tree."""
+    yield
+    from wsol.demo.tree_lock import release_all
+
+    release_all()
+
+
 @pytest.fixture(scope="session")
 def voc2012_tree(tmp_path_factory):
     """VOCdevkit/VOC2012 + SBD (train 12, val 12, train_aug 18)."""

@@ -179,9 +179,13 @@ def tiny_demo_run(tiny_demo_tree, tmp_path_factory) -> Path:
     from helpers.runs import run_pipeline
 
     run_dir = tmp_path_factory.mktemp("docs") / "run"
-    run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60",
-                 *TINY, "stages=[train,cam,localize,evaluate]")
+    run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}", *TINY_TREE, *TINY,
+                 "stages=[train,cam,localize,evaluate]")
     return run_dir
+
+
+# the tiny_demo_tree fixture's generate settings: a run never regenerates the shared tree
+TINY_TREE = ["data.generate.num_images=60", "data.generate.val_fraction=0.2"]
 
 
 def _substituted(command: DocCommand, request, run_dir: Path, tmp_path: Path) -> list[str]:
@@ -209,7 +213,7 @@ def _substituted(command: DocCommand, request, run_dir: Path, tmp_path: Path) ->
         if "metadata" in truth.extra:  # wsolevaluation's format: its metadata folder too
             out.append(f"data.metadata_dir={truth.extra['metadata']}")
     else:
-        out.append("data.generate.num_images=60")  # the demo's tiny tree
+        out += TINY_TREE  # the demo's tiny tree
     if choice not in TREES and not any(t.startswith("stages=") for t in out):
         # a demo override row: applied to the tiny run's model, as a user adds it to a run
         out += ["stages=[cam,localize,evaluate]", f"model.checkpoint={run_dir / 'model.pt'}"]

@@ -22,6 +22,7 @@ METRIC_KEYS = ("loc/gt_known", "loc/maxboxacc", "loc/mean_iou", "seg/miou", "seg
 def test_demo_runs_end_to_end_and_writes_every_output(tiny_demo_tree, tmp_path, run_cli):
     run_dir = tmp_path / "run"
     result = run_cli(f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60",
+                     "data.generate.val_fraction=0.2",
                      f"hydra.run.dir={run_dir}",
                      "stages=[train,cam,localize,evaluate,sanity,report]", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -60,7 +61,8 @@ def test_ground_truth_masks_as_cams_score_100_miou_and_localize_each_object(
         store.write(image_id, cams, classes, mask.shape)
         single_instance += sum(1 for c in classes if (val[i].box_labels == c).sum() == 1)
     metrics = run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}",
-                           "data.generate.num_images=60", "stages=[localize,evaluate]",
+                           "data.generate.num_images=60", "data.generate.val_fraction=0.2",
+                           "stages=[localize,evaluate]",
                            f"cam.store_dir={run_dir / 'cams'}",
                            "eval.seeds_dir=" + str(root / "SegmentationClass"), *FAST)
     assert metrics["seg/miou_best"] == 100.0

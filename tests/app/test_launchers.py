@@ -66,7 +66,8 @@ def _oracle_store(root: Path, directory: Path, value: float) -> None:
 
 @pytest.mark.slow  # two job processes
 def test_two_job_joblib_sweep_writes_both_runs_and_the_summary(tiny_demo_tree, tmp_path):
-    data = [f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60"]
+    data = [f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60",
+            "data.generate.val_fraction=0.2"]  # the fixture's tree, never regenerated
     cfg = compose(*data, "paths.run_dir=unused")
     root = Path(cfg.data.root)
     ensure_demo_dataset(root, progress=False, **cfg.data.generate)  # jobs must not regenerate
@@ -103,3 +104,22 @@ def test_two_job_joblib_sweep_writes_both_runs_and_the_summary(tiny_demo_tree, t
 def _four_digits(values) -> set[float]:
     """The summary prints 4 significant digits."""
     return {float(f"{v:.4g}") for v in values}
+
+
+@pytest.mark.slow  # one CLI sweep
+def test_a_job_that_fails_at_run_time_is_named(tiny_demo_tree, tmp_path):
+    """A sweep job stopped by its inputs (no maps in the second store) names its number and
+    overrides, as a value refused before the sweep does; the job before it has its results."""
+    data = [f"paths.data_dir={tiny_demo_tree}", "data.generate.num_images=60",
+            "data.generate.val_fraction=0.2"]  # the fixture's tree, never regenerated
+    root = Path(compose(*data, "paths.run_dir=unused").data.root)
+    _oracle_store(root, tmp_path / "cams", value=0.15)
+    (tmp_path / "empty").mkdir()
+    sweep = tmp_path / "sweep"
+    result = run_cli("-m", f"hydra.sweep.dir={sweep}", "stages=[evaluate]", "eval.num_figures=0",
+                     f"cam.store_dir={tmp_path / 'cams'},{tmp_path / 'empty'}", *data,
+                     timeout=300)
+    assert result.returncode == 2
+    assert f"wsol: error: sweep job 1 (stages=[evaluate] eval.num_figures=0 cam.store_dir=" \
+           f"{tmp_path / 'empty'}" in result.stderr
+    assert (sweep / "0" / "metrics.json").is_file()

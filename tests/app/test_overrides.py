@@ -72,7 +72,8 @@ def test_a_value_holding_double_quotes_is_quoted_with_single_ones():
                                        ["experiment=voc_wsss", "data=demo"]])
 def test_a_recipe_for_one_dataset_with_another_data_choice_is_refused(overrides):
     """Its data.* settings (IRN's train_aug, the VOC sizes) would run on the other dataset."""
-    with pytest.raises(ConfigError, match=r"recipe for data=voc and sets .*data.train_split.* use experiment="):
+    with pytest.raises(ConfigError,
+                       match=r"recipe for data=voc and sets .*data.train_split.* use experiment="):
         compose(*overrides)
 
 

@@ -21,7 +21,8 @@ TINY = ("data.input_size=64", "data.batch_size=8", "data.num_workers=0", "traine
 def test_deit_trains_and_is_explained_on_its_token_grid(tiny_demo_tree, tmp_path):
     run_dir = tmp_path / "run"
     metrics = run_pipeline(run_dir, f"paths.data_dir={tiny_demo_tree}",
-                           "data.generate.num_images=60", "data.cache_images=false",
+                           "data.generate.num_images=60", "data.generate.val_fraction=0.2",
+                           "data.cache_images=false",
                            "model.arch=timm:deit_tiny_distilled_patch16_224", "model.weights=null",
                            "model.output_stride=32", *TINY)
     for key in ("loc/maxboxacc", "seg/miou", "cls/map"):

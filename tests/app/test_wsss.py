@@ -16,8 +16,9 @@ from wsol.datasets.voc import VOCDataset
 from wsol.errors import ConfigError, DataError
 from wsol.pseudo.folder import PseudoLabelFolder
 
-TINY = ["experiment=demo_wsss", "data.generate.num_images=60", "trainer.max_epochs=1",
-        "segment.max_epochs=1", "pseudo.max_images=null", "eval.num_figures=2"]
+TINY = ["experiment=demo_wsss", "data.generate.num_images=60", "data.generate.val_fraction=0.2",
+        "trainer.max_epochs=1", "segment.max_epochs=1", "pseudo.max_images=null",
+        "eval.num_figures=2"]
 
 
 def _files(folder: Path) -> dict[str, bytes]:
