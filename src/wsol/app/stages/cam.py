@@ -219,7 +219,11 @@ def cam_stage(run: Run) -> dict[str, float]:
 
 def _cams_of_split(run: Run) -> dict[str, float]:
     cfg = run.config
-    net, target_layer = run.classifier.load(run.class_names())
+    names = run.class_names()
+    if cfg.cam.classes == "topk" and cfg.cam.topk > len(names):
+        log.warning("cam.topk=%d is more than the %d classes: every class is ranked and gets "
+                    "a map", cfg.cam.topk, len(names))
+    net, target_layer = run.classifier.load(names)
     images = run.data.open(cfg.data.cam_split)
     location = cam_location(run, images)
     store = CamStore(location.path, location.inputs, key=location.key,
