@@ -183,3 +183,17 @@ def test_results_recorded_with_another_classifier_go_stale(tmp_path):
     assert stale_stages("sanity", own, records) == {"sanity", "cam", "localize", "evaluate",
                                                     "pseudo", "segment", "report"}
     assert stale_stages("report", own, records) == {"report"}  # it makes no numbers
+
+
+def test_weights_retrained_in_place_are_another_classifier(tmp_path):
+    """The same checkpoint path with new weights (D1 of the fourth pass): its results and the
+    old weights' are not one classifier's."""
+    from wsol.app.carried import classifier_identity
+
+    checkpoint = tmp_path / "m" / "model.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"old weights")
+    run = build(tmp_path / "run", "stages=[sanity]", f"model.checkpoint={checkpoint}")
+    before = classifier_identity(run)
+    checkpoint.write_bytes(b"new weights, retrained")
+    assert classifier_identity(run) != before and str(checkpoint.resolve()) in before

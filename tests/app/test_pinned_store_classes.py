@@ -1,5 +1,6 @@
-"""A pinned cam.store_dir scored with no model is read under the class rule it was made with:
-its cam.classes / cam.topk must be the ones asked for (F1 of the third exploratory pass)."""
+"""A pinned cam.store_dir scored with no model is read as the maps it holds: its map settings
+(cam.classes / cam.topk, cam.method, ...) must be the ones asked for (F1 of the third
+exploratory pass, D4 of the fourth)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from wsol.cam import CamStore
 from wsol.errors import ConfigError
 
 
-def _store(directory, classes: str, topk: int) -> None:
-    store = CamStore(directory, {"cam": {"classes": classes, "topk": topk}}, key="k")
+def _store(directory, classes: str, topk: int, method: str = "gradcam") -> None:
+    store = CamStore(directory, {"cam": {"classes": classes, "topk": topk, "method": method}},
+                     key="k")
     store.write("000000", np.ones((1, 4, 4), np.float32), [0], (8, 8))
 
 
 @pytest.mark.parametrize(("made", "asked", "match"), [
-    (("gt", 1), ("topk", 1), r"cam.classes=gt \(classes: stored 'gt', requested 'topk'\)"),
-    (("topk", 1), ("topk", 5), r"cam.classes=topk cam.topk=1 \(topk: stored 1, requested 5\)"),
+    (("gt", 1), ("topk", 1), r"\(classes: stored 'gt', requested 'topk'\).*with cam.classes=gt"),
+    (("topk", 1), ("topk", 5), r"\(topk: stored 1, requested 5\).* with cam.topk=1"),
     (("topk", 5), ("gt", 5), r"classes: stored 'topk', requested 'gt'")])
 def test_another_class_rule_is_refused(tmp_path, made, asked, match):
     _store(tmp_path / "maps", *made)
@@ -40,3 +42,12 @@ def test_the_same_rule_or_no_manifest_is_scored_as_it_is(tmp_path):
     run = build(tmp_path / "run2", "stages=[evaluate]", f"cam.store_dir={bare}",
                 "cam.classes=topk")
     assert store_for_reading(run) == bare
+
+
+def test_maps_of_another_method_are_not_labelled_with_the_typed_one(tmp_path):
+    _store(tmp_path / "maps", "gt", 1, method="gradcam")
+    run = build(tmp_path / "run", "stages=[evaluate]", f"cam.store_dir={tmp_path / 'maps'}",
+                "cam.method=layercam")
+    with pytest.raises(ConfigError, match=r"method: stored 'gradcam', requested 'layercam'.*"
+                                          r"Score them with cam.method=gradcam"):
+        store_for_reading(run)

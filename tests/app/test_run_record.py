@@ -135,3 +135,37 @@ def test_a_stage_that_read_another_output_than_the_recorded_one_drops_it(tmp_pat
     assert info.changed_inputs("evaluate") == set()  # the store it read is the recorded one
     assert stale_stages("segment", run, info.by_stage, changed_inputs={"pseudo"}) >= \
         {"pseudo", "segment", "report"}
+
+
+def test_the_maps_the_results_were_made_from_count_when_the_cam_stage_has_no_record(tmp_path):
+    """Results made by stages=[localize,evaluate] on the keyed cache, then stages=[cam] finding
+    that store complete: nothing made from it is stale (D2 of the fourth pass)."""
+    from wsol.app.run_record import RunInfo
+
+    info = RunInfo(build(tmp_path / "run", "stages=[cam]"))
+    info.by_stage = {"localize": {"command": "x", "inputs": {"cam": "store 1"}},
+                     "evaluate": {"command": "x", "inputs": {"cam": "store 1"}}}
+    assert info.same_output("cam", "store 1") and not info.same_output("cam", "store 2")
+    info.by_stage["evaluate"]["inputs"] = {"cam": "store 2"}  # read another store: not all
+    assert not info.same_output("cam", "store 1")
+
+
+def test_a_report_never_drops_results_and_refuses_maps_that_moved(tmp_path, stub_stages,
+                                                                  monkeypatch):
+    """A report run when the store its settings name is no longer the one the numbers were
+    scored on (a regenerated tree, weights retrained in place) refuses, deleting nothing
+    (D3 of the fourth pass)."""
+    from wsol.app import report_rules
+    from wsol.app.carried import stale_stages
+
+    run_dir = tmp_path / "run"
+    assert stale_stages("report", build(run_dir, "stages=[report]"), {},
+                        changed_inputs={"cam", "pseudo"}) == {"report"}
+    monkeypatch.setattr(run_record, "read_identity",
+                        lambda stage, run: "/cache/cams/old" if stage == "cam" else None)
+    stub_stages(run_dir, "e", "stages=[evaluate]")
+    assert _records(run_dir)["evaluate"]["inputs"] == {"cam": "/cache/cams/old"}
+    monkeypatch.setattr(report_rules, "read_identity", lambda stage, run: "/cache/cams/new")
+    with pytest.raises(ConfigError, match=r"scored on the maps in /cache/cams/old, but these "
+                                          r"settings read /cache/cams/new"):
+        report_rules.require_drawn_settings(build(run_dir, "stages=[report]"))

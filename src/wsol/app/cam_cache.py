@@ -139,7 +139,7 @@ def store_for_reading(run: Run) -> Path | None:
     weights = weights_file(run)
     if run.store_dir is not None:
         if weights is None:  # no model names the maps: the pinned ones are scored as they are,
-            require_same_classes(run.store_dir, run.config.cam)  # under their own class rule
+            require_same_map_settings(run.store_dir, run.config.cam)  # as what they are
             return run.store_dir
         location = cam_location(run)  # refused if its manifest describes other maps
         require_same_settings(location.path, location.inputs)
@@ -162,32 +162,39 @@ def store_for_reading(run: Run) -> Path | None:
     return path
 
 
-# cam.* settings that say what a stored class list means (which maps are the guesses)
-CLASS_RULE = ("classes", "topk")
-
-
-def require_same_classes(store: Path, cam: CamConfig) -> None:
-    """ConfigError when the pinned ``store``'s manifest records another ``cam.classes`` /
-    ``cam.topk`` than ``cam``: its class lists would be read under another rule (ground-truth
-    maps scored as top-1 guesses, top-1 maps plus labelled extras as top-5 guesses). A store
-    without a manifest has nothing to compare and is scored as it is."""
+def require_same_map_settings(store: Path, cam: CamConfig) -> None:
+    """ConfigError when the pinned ``store``'s manifest records other map settings
+    (``cam.method``, ``cam.classes`` / ``cam.topk``, scales, flip, ...) than ``cam``: scored
+    with no model, the maps would be labelled with the typed settings (Grad-CAM maps as
+    LayerCAM's), and their class lists read under another rule (ground-truth maps as top-1
+    guesses). A store without a manifest has nothing to compare and is scored as it is."""
     manifest = load_json_dict(Path(store) / MANIFEST) or {}
     settings = manifest.get("settings")
     stored = settings.get("cam") if isinstance(settings, dict) else None
     if not isinstance(stored, dict):
         return
-    wanted = {key: getattr(cam, key) for key in CLASS_RULE}
-    recorded = {key: stored.get(key) for key in CLASS_RULE}
-    if recorded["classes"] != "topk":
-        recorded.pop("topk")  # top-k alone reads it
-        wanted.pop("topk")
-    if recorded != wanted:
-        shown = " ".join(f"cam.{k}={v}" for k, v in recorded.items())
+    wanted = cam_map_settings(asdict(cam))
+    recorded = {key: stored.get(key) for key in wanted if key in stored}
+    wanted = {key: wanted[key] for key in recorded}
+    if not recorded.get("classes") == wanted.get("classes") == "topk":
+        recorded.pop("topk", None)  # top-k means nothing to other class rules
+        wanted.pop("topk", None)
+    if jsonable(recorded) != jsonable(wanted):
+        shown = " ".join(f"cam.{k}={_override_text(v)}" for k, v in recorded.items()
+                         if wanted.get(k) != v)
         raise ConfigError(
-            f"cam.store_dir={store} holds maps made with {shown} "
-            f"({differences(recorded, wanted)}); its class lists mean other maps under these "
-            f"settings. Score it with {shown}, or make maps with these settings "
-            f"(stages=[cam,...]) in another folder.")
+            f"cam.store_dir={store} holds maps made with other settings "
+            f"({differences(recorded, wanted)}); with no model to check them, they would be "
+            f"scored and labelled as these settings' maps. Score them with {shown}, or make "
+            f"maps with these settings (stages=[cam,...]) in another folder.")
+
+
+def _override_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value)
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

@@ -53,7 +53,8 @@ OWN_MODEL = "the run directory's model.pt"
 
 
 def classifier_identity(run: Run) -> str | None:
-    """What names the classifier ``run`` explains: its checkpoint's resolved path, or the
+    """What names the classifier ``run`` explains: its checkpoint (resolved path, size and
+    modification time, so weights retrained in place are another classifier), or the
     torchvision weights it uses as they are; None when it explains none (a pinned store)."""
     source = run.classifier
     if source.kind == "pretrained":
@@ -61,8 +62,14 @@ def classifier_identity(run: Run) -> str | None:
     if source.checkpoint is None:
         return None
     path = Path(source.checkpoint).resolve()
-    # the directory's own model by name, so a copied or moved run directory keeps its results
-    return OWN_MODEL if path == run.model_path.resolve() else f"checkpoint {path}"
+    try:
+        stat = path.stat()
+        stamp = f" ({stat.st_size} bytes, mtime_ns {stat.st_mtime_ns})"
+    except OSError:
+        stamp = ""  # not written yet: this run's train stage makes it
+    # the directory's own model by name, so a copied run directory (cp -a) keeps its results
+    name = OWN_MODEL if path == run.model_path.resolve() else f"checkpoint {path}"
+    return name + stamp
 
 
 def stale_stages(stage: str, run: Run, records: Mapping[str, Mapping] | None = None,
@@ -79,11 +86,11 @@ def stale_stages(stage: str, run: Run, records: Mapping[str, Mapping] | None = N
     ``stage`` read) with what was made from it.
     """
     records = records or {}
+    if not STAGES[stage].metrics:
+        return {stage}  # the report only draws: it never drops what it draws
     stale = {stage} if same_output else downstream(stage)
     for upstream in changed_inputs:
         stale |= downstream(upstream)
-    if not STAGES[stage].metrics:
-        return stale
     mine = classifier_identity(run)
     if mine is not None:  # and what was made from their results
         for other, record in records.items():

@@ -18,7 +18,7 @@ from wsol.app.build import Run
 from wsol.app.carried import stale_stages
 from wsol.app.compose import override_key, quoted
 from wsol.app.findings import Finding
-from wsol.app.run_record import drawn_settings, read_run_info, stage_records
+from wsol.app.run_record import drawn_settings, read_identity, read_run_info, stage_records
 from wsol.errors import ConfigError
 from wsol.io.manifest import differences, flatten
 
@@ -78,7 +78,29 @@ def settings_findings(run: Run, skip: set[str] = frozenset()) -> Iterator[Findin
             fix = f"report them with the settings that made them: {command}"
             yield Finding(CHECK, False, detail, fix, ConfigError(f"{detail}; {fix}"))
             return
+    moved = _store_moved(run, records.get("evaluate") if "evaluate" not in skip else None)
+    if moved:
+        yield Finding(CHECK, False, moved, "", ConfigError(moved))
+        return
     yield Finding(CHECK, True, "those of the runs that made the results it draws")
+
+
+def _store_moved(run: Run, record: dict | None) -> str | None:
+    """Why the CAM store these settings read now is not the one the evaluate numbers were
+    scored on (the key covers the images' files and the model: a regenerated demo tree or a
+    model retrained in place moves it); None when it is, or when nothing says which."""
+    scored = (record or {}).get("inputs", {}).get("cam") if isinstance(record, dict) else None
+    if not scored:
+        return None
+    now = read_identity("cam", run)
+    if now is None or now == scored:
+        return None
+    return (f"the evaluate results in {run.run_dir} were scored on the maps in {scored}, but "
+            f"these settings read {now} (the CAM key covers the images' files and the model: "
+            "a regenerated demo tree or weights retrained in place move it), so the gallery "
+            "would show other maps beside them; make and score the present maps "
+            f"(stages=[cam,localize,evaluate,report] hydra.run.dir={run.run_dir}), or restore "
+            "the inputs they were made from")
 
 
 def drawn_settings_findings(run: Run) -> Iterator[Finding]:

@@ -142,9 +142,16 @@ class RunInfo:
             self.by_stage.pop(other, None)
         record = {key: self.info[key] for key in ("command", "experiment", "variant")}
         record.update(settings=drawn_settings(self.run),
-                      classifier=classifier_identity(self.run), output=output)
+                      classifier=classifier_identity(self.run), output=output,
+                      inputs=self.inputs_read(stage))
         self.by_stage[stage] = record
         self.write()
+
+    def inputs_read(self, stage: str) -> dict[str, str]:
+        """The outputs of earlier stages ``stage`` read (:func:`read_identity`): the CAM store,
+        the pseudo-label folder; the ones it does not read are left out."""
+        found = {upstream: read_identity(upstream, self.run) for upstream in STAGES[stage].uses}
+        return {upstream: identity for upstream, identity in found.items() if identity}
 
     def changed_inputs(self, stage: str) -> set[str]:
         """The earlier stages whose recorded output is not the one ``stage`` just read (an
@@ -159,10 +166,17 @@ class RunInfo:
         return changed
 
     def same_output(self, stage: str, output: str | None) -> bool:
-        """Whether ``stage`` just produced what its last record names (then the results made
-        from that output are still current)."""
+        """Whether ``stage`` just produced what the results made from its output were made
+        from: its last record's output, or with no record of it, the input every recorded
+        stage that read its output names (then those results are still current)."""
+        if output is None:
+            return False
         record = self.by_stage.get(stage)
-        return output is not None and record is not None and record.get("output") == output
+        if record is not None:
+            return record.get("output") == output
+        read = [r["inputs"][stage] for r in self.by_stage.values()
+                if isinstance(r.get("inputs"), dict) and stage in r["inputs"]]
+        return bool(read) and all(identity == output for identity in read)
 
 
 def output_identity(stage: str, run: Run) -> str | None:
@@ -185,7 +199,7 @@ def read_identity(stage: str, run: Run) -> str | None:
 
         try:
             store = store_for_reading(run)
-        except WsolError:
+        except (WsolError, OSError):  # no store it could read: it read none
             return None
         return None if store is None else str(store)
     if stage == "pseudo":
