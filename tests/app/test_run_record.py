@@ -169,3 +169,18 @@ def test_a_report_never_drops_results_and_refuses_maps_that_moved(tmp_path, stub
     with pytest.raises(ConfigError, match=r"scored on the maps in /cache/cams/old, but these "
                                           r"settings read /cache/cams/new"):
         report_rules.require_drawn_settings(build(run_dir, "stages=[report]"))
+
+
+def test_a_store_is_named_by_its_key_whatever_path_reaches_it(tmp_path):
+    """The same maps through a symlinked or moved cache are the same store (D6)."""
+    import numpy as np
+
+    from wsol.app.run_record import _store_name
+    from wsol.cam import CamStore
+
+    store = CamStore(tmp_path / "cache" / "cams" / "abc", {"cam": {}}, key="abc")
+    store.write("a", np.ones((1, 2, 2), np.float32), [0], (4, 4))
+    (tmp_path / "link").symlink_to(tmp_path / "cache")
+    assert _store_name(tmp_path / "link" / "cams" / "abc") == _store_name(store.directory) \
+        == "abc"
+    assert _store_name(tmp_path / "none") == str((tmp_path / "none").resolve())

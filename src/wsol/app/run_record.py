@@ -181,13 +181,22 @@ class RunInfo:
 
 def output_identity(stage: str, run: Run) -> str | None:
     """What names the output of ``stage`` once it has run, where one name tells it all: the
-    cam stage's store (its folder, named by its content key or pinned by ``cam.store_dir``,
-    whose manifest refuses other settings; from ``cam_store.json``) and the pseudo stage's
+    cam stage's store (its content key, from ``cam_store.json``'s folder: the same maps reached
+    through another path are the same store) and the pseudo stage's
     folder (its manifest); None for the others, whose every run counts as new results."""
     if stage == "cam":
         record = load_json_dict(run.cam_record_path) or {}
-        return str(record["path"]) if record.get("path") else None
+        return _store_name(Path(record["path"])) if record.get("path") else None
     return read_identity(stage, run)
+
+
+def _store_name(store: Path) -> str:
+    """A CAM store by its content key (the same maps through a symlinked or moved cache are
+    the same store), else its resolved path."""
+    from wsol.app.stages.pseudo import store_identity
+
+    name = store_identity(store)
+    return name if name != str(store) else str(Path(store).resolve())
 
 
 def read_identity(stage: str, run: Run) -> str | None:
@@ -201,7 +210,7 @@ def read_identity(stage: str, run: Run) -> str | None:
             store = store_for_reading(run)
         except (WsolError, OSError):  # no store it could read: it read none
             return None
-        return None if store is None else str(store)
+        return None if store is None else _store_name(store)
     if stage == "pseudo":
         from wsol.app.stages.pseudo import pseudo_dir
         from wsol.pseudo.folder import MANIFEST
