@@ -130,7 +130,7 @@ def test_a_stage_that_read_another_output_than_the_recorded_one_drops_it(tmp_pat
     info.by_stage = {"pseudo": {"command": "x", "output": "labels A"},
                      "cam": {"command": "y", "output": "store 1"}}
     monkeypatch.setattr(run_record, "read_identity",
-                        lambda stage, run: {"pseudo": "labels B", "cam": "store 1"}[stage])
+                        lambda stage, run: {"pseudo": "labels B", "cam": "store 1"}.get(stage))
     assert info.changed_inputs("segment") == {"pseudo"}
     assert info.changed_inputs("evaluate") == set()  # the store it read is the recorded one
     assert stale_stages("segment", run, info.by_stage, changed_inputs={"pseudo"}) >= \
@@ -184,3 +184,18 @@ def test_a_store_is_named_by_its_key_whatever_path_reaches_it(tmp_path):
     assert _store_name(tmp_path / "link" / "cams" / "abc") == _store_name(store.directory) \
         == "abc"
     assert _store_name(tmp_path / "none") == str((tmp_path / "none").resolve())
+
+
+def test_results_made_from_other_maps_than_an_evaluate_read_go_with_it(tmp_path, monkeypatch):
+    """No cam record, boxes made from store 1, an evaluate of store 2: the boxes describe maps
+    the numbers beside them no longer score (D7)."""
+    from wsol.app.run_record import RunInfo
+
+    info = RunInfo(build(tmp_path / "run", "stages=[evaluate]"))
+    info.by_stage = {"localize": {"command": "x", "inputs": {"cam": "store 1"}},
+                     "sanity": {"command": "x", "inputs": {}}}
+    monkeypatch.setattr(run_record, "read_identity",
+                        lambda stage, run: "store 2" if stage == "cam" else None)
+    assert info.changed_inputs("evaluate") == {"localize"}
+    info.by_stage["localize"]["inputs"]["cam"] = "store 2"
+    assert info.changed_inputs("evaluate") == set()

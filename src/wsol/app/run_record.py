@@ -93,6 +93,7 @@ def drawn_settings(run: Run) -> dict[str, Any]:
 
     out["eval.box_threshold"] = protocol_threshold(out["eval.box_protocol"],
                                                    out["eval.box_threshold"])
+    out["eval.box_protocol"] = None  # a protocol only names its fraction, resolved above
     return jsonable(out)
 
 
@@ -154,15 +155,21 @@ class RunInfo:
         return {upstream: identity for upstream, identity in found.items() if identity}
 
     def changed_inputs(self, stage: str) -> set[str]:
-        """The earlier stages whose recorded output is not the one ``stage`` just read (an
-        evaluate of another store than the recorded cam stage's, a segmenter trained on
-        another pseudo-label folder): their results describe other inputs."""
+        """The recorded stages whose results were made from another output than the one
+        ``stage`` just read: the upstream stage itself when its recorded output differs (an
+        evaluate of another store than the recorded cam stage's, a segmenter trained on another
+        pseudo-label folder), and every other stage that read another one (boxes of the maps
+        an evaluate no longer scores): a run directory holds one chain."""
         changed = set()
         for upstream in STAGES[stage].uses:
-            recorded = self.by_stage.get(upstream, {}).get("output")
-            now = read_identity(upstream, self.run) if recorded else None
-            if now is not None and now != recorded:
+            now = read_identity(upstream, self.run)
+            if now is None:
+                continue
+            if self.by_stage.get(upstream, {}).get("output") not in (None, now):
                 changed.add(upstream)
+            changed |= {other for other, record in self.by_stage.items()
+                        if other != stage and isinstance(record.get("inputs"), dict)
+                        and record["inputs"].get(upstream) not in (None, now)}
         return changed
 
     def same_output(self, stage: str, output: str | None) -> bool:
