@@ -13,6 +13,8 @@ from wsol.report import build_table, find_runs, render_csv, render_markdown
 DEMO_KEYS = ("loc/gt_known", "loc/maxboxacc", "baseline/center/maxboxacc", "seg/miou_best")
 WSSS_KEYS = ("seg/pseudo_seed_miou", "seg/pseudo_miou_unrefined", "seg/pseudo_miou",
              "seg/pseudo_ignored", "seg/val_miou")
+# the rows of runs with no published number: the demos, and a run without experiment=
+EXTRA_ROWS = {"demo": DEMO_KEYS, "demo_wsss": WSSS_KEYS, "": DEMO_KEYS + WSSS_KEYS}
 
 
 def report_stage(run: Run) -> dict[str, float]:
@@ -22,8 +24,7 @@ def report_stage(run: Run) -> dict[str, float]:
     # this run's numbers stand for its experiment, even when a newer run of it exists; a run
     # without experiment= (the plain demo) gets its own rows
     runs = find_runs(dict.fromkeys(roots), first=run.run_dir)
-    table = build_table(runs, extra={"demo": DEMO_KEYS, "demo_wsss": WSSS_KEYS,
-                                     "": DEMO_KEYS + WSSS_KEYS})
+    table = build_table(runs, extra=EXTRA_ROWS)
     atomic_write_text(run.run_dir / "tables.md", render_markdown(table))
     atomic_write_text(run.run_dir / "tables.csv", render_csv(table))
     from wsol.app.stages.report_html import write_report_html
