@@ -1,25 +1,28 @@
-"""Which numbers of a run directory's earlier ``metrics.json`` a new run keeps.
+"""Which results of a run directory's earlier runs a new run keeps (:func:`stale_stages`).
 
 A run directory's ``metrics.json`` is carried from run to run so that ``stages=[evaluate]``
-keeps the ``cls/map`` its train stage measured. The rule, applied as each stage's results are
-added (:func:`carried_metrics`):
+keeps the ``cls/map`` its train stage measured. When a stage has run, these earlier results are
+stale, with their numbers and their files:
 
-* a stage that runs drops every carried key that it **or any stage using its outputs**
-  writes (``StageSpec.uses``, followed through: segment uses pseudo, which uses cam): a new
-  model invalidates everything downstream, new maps the localize / evaluate / pseudo /
-  segment numbers, and an evaluate with other ``eval.*`` settings replaces every evaluate key,
-  including ones it no longer writes, while the pseudo-label, segmenter and sanity numbers,
-  which do not read its results, stay;
-* a run that explains a classifier other than the run directory's own ``model.pt``
-  (``model.checkpoint=`` elsewhere, torchvision weights) keeps nothing, because even the train
-  stage's ``cls/map`` describes another network; the report stage, which writes no numbers,
-  never triggers this;
+* its own, and those of every stage using its outputs (``StageSpec.uses``, followed through:
+  segment uses pseudo, which uses cam): a new model invalidates everything downstream, new
+  maps the localize / evaluate / pseudo / segment results; an evaluate with other ``eval.*``
+  settings replaces every evaluate key, including ones it no longer writes. Not when the stage
+  produced exactly what those results were made from (a cam stage finding the same store
+  complete, a pseudo stage resuming the same folder: ``same_output``);
+* those made from another output than the one the stage read (``changed_inputs``: boxes of
+  other maps than an evaluate scores; a run directory holds one chain);
+* for a stage that makes numbers, those recorded with another classifier, whichever way round,
+  and with a classifier other than the directory's own ``model.pt``, every stage without a
+  record to tell (run directories older than :mod:`wsol.app.run_record`);
+* never any for the report stage, which only draws;
 * a key that no stage declares (hand-written, or from an older wsol) is never carried.
 
 Which stage writes which key is declared once, in ``StageSpec.metrics``; the files that hold
 a stage's other results (``per_pair.csv``, figures, ``report.html``, ...) are declared in
 ``StageSpec.files`` and go with its numbers (:func:`remove_stale_files`), so no report or table
-shows results the numbers beside them no longer describe.
+shows results the numbers beside them no longer describe. Models and pseudo-label folders are
+never removed.
 """
 
 from __future__ import annotations
