@@ -199,3 +199,10 @@ def test_results_made_from_other_maps_than_an_evaluate_read_go_with_it(tmp_path,
     assert info.changed_inputs("evaluate") == {"localize"}
     info.by_stage["localize"]["inputs"]["cam"] = "store 2"
     assert info.changed_inputs("evaluate") == set()
+
+
+def test_one_folder_spelled_two_ways_is_one_setting(tmp_path, stub_stages):
+    run_dir = tmp_path / "run"
+    (tmp_path / "x").mkdir()
+    stub_stages(run_dir, "e", "stages=[evaluate]", f"paths.data_dir={tmp_path / 'x' / '..' / 'd'}")
+    stub_stages(run_dir, "r", "stages=[report]", f"paths.data_dir={tmp_path / 'd'}", check=True)

@@ -78,12 +78,12 @@ def drawn_settings(run: Run) -> dict[str, Any]:
         if dataclasses.is_dataclass(value):  # data.generate: the demo tree's parameters
             value = dataclasses.asdict(value)
         if key == "data.root":
-            value = str(run.data.root)
+            value = str(run.data.root.resolve())  # one spelling of one folder
         elif key == "model.checkpoint" and value is not None and \
                 absolute_path(value).resolve() == run.model_path.resolve():
             value = None  # the run directory's own model, named or not
         elif key in _PATHS and value is not None:
-            value = str(absolute_path(value))
+            value = str(absolute_path(value).resolve())
         out[key] = value
     # equal drawings, equal records: top-k means nothing to other class rules, and a null box
     # threshold is its protocol's own fraction
