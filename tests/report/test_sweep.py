@@ -84,3 +84,19 @@ def test_a_job_outside_a_sweep_writes_no_marker(tmp_path):
     config.hydra.mode = RunMode.RUN
     SweepSummary().on_job_start(config, task_function=print)
     assert not (tmp_path / "sw").exists()
+
+
+def test_a_wsss_sweep_shows_its_numbers_and_the_command_that_made_them(tmp_path):
+    """Each job's row: the pseudo-label and segmenter numbers, and the overrides of the run
+    that made them (a later report-only sweep into the folder does not take their place)."""
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "metrics.json").write_text(
+        json.dumps({"seg/pseudo_miou": 61.25, "seg/val_miou": 55.5}))
+    made = "python scripts/run.py experiment=demo_wsss pseudo.fg_threshold=0.3 hydra.run.dir=/x/0"
+    (tmp_path / "0" / "run_info.json").write_text(json.dumps({
+        "command": "python scripts/run.py stages=[report] report.gallery_per_class=2",
+        "by_stage": {"segment": {"command": made}, "report": {"command": "later"}}}))
+    rows = collect_sweep(tmp_path).rows
+    assert rows == [{"job": "0", "overrides": "experiment=demo_wsss pseudo.fg_threshold=0.3",
+                     "seg/pseudo_miou": "61.25", "seg/val_miou": "55.5"}]
+    assert render_sweep(rows)[1].splitlines()[0] == "job,overrides,seg/pseudo_miou,seg/val_miou"

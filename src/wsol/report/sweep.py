@@ -19,9 +19,12 @@ from omegaconf import DictConfig
 from wsol.app.run_record import numbers_record
 from wsol.io.atomic import atomic_write_text
 
+# a column appears when a job has the key: CAM recipes, the Grad-CAM paper's top-k errors, and
+# the WSSS chain's pseudo-label and segmenter numbers
 HEADLINE = ("loc/gt_known", "loc/maxboxacc", "loc/best_threshold", "loc/maxboxacc_v2",
             "seg/miou", "seg/miou_best", "seg/best_threshold", "cls/map",
-            "val/loc/maxboxacc_v2", "protocol/boxacc_v2", "loc/pxap", "val/loc/pxap")
+            "val/loc/maxboxacc_v2", "protocol/boxacc_v2", "loc/pxap", "val/loc/pxap",
+            "loc/top1_loc_err", "loc/top5_loc_err", "seg/pseudo_miou", "seg/val_miou")
 # wsolevaluation's protocol: a sweep's hyperparameters are chosen on train-fullsup (val)
 SELECT_ON = ("val/loc/maxboxacc_v2", "val/loc/pxap")
 
