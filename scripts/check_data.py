@@ -22,12 +22,17 @@ USAGE = "usage: python scripts/check_data.py [experiment=NAME] [key=value ...] [
 
 
 def run_dir(overrides: list[str]) -> str:
-    """The run directory the run would use: the last ``hydra.run.dir=DIR``, else ``.``, so a
-    rerun's check (``stages=[evaluate] hydra.run.dir=RUN``) reads RUN's model.pt and
-    cam_store.json, not the current directory's."""
+    """The run directory the run would use: the last ``hydra.run.dir=DIR``, so a rerun's check
+    (``stages=[evaluate] hydra.run.dir=RUN``) reads RUN's model.pt and cam_store.json; else a
+    folder that does not exist, as the new one Hydra makes for a run is empty (never the
+    current directory, whose files a run would not read)."""
+    import os
+    import tempfile
+
     from wsol.app.compose import last_override_value
 
-    return last_override_value(overrides, "hydra.run.dir") or "."
+    given = last_override_value(overrides, "hydra.run.dir")
+    return given or os.path.join(tempfile.gettempdir(), f"wsol-check-new-run-{os.getpid()}")
 
 
 def main(argv: list[str]) -> int:

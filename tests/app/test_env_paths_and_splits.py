@@ -162,9 +162,9 @@ def test_check_data_checks_the_run_directory_given_as_hydra_run_dir(tmp_path, mo
     main = _check_data_main()
     assert main(["stages=[evaluate]", f"hydra.run.dir={tmp_path / 'RUN'}"]) == 0
     assert main(["stages=[evaluate]", "hydra.run.dir=rel/RUN"]) == 0
-    assert main(["stages=[evaluate]"]) == 0
-    assert seen == [tmp_path / "RUN", tmp_path / "elsewhere" / "rel" / "RUN",
-                    tmp_path / "elsewhere"]
+    assert main(["stages=[evaluate]"]) == 0  # a new run's folder: empty, not the current one
+    assert seen[:2] == [tmp_path / "RUN", tmp_path / "elsewhere" / "rel" / "RUN"]
+    assert seen[2] != tmp_path / "elsewhere" and not seen[2].exists()
 
 
 def test_a_seeds_dir_missing_a_scored_image_is_missing_before_the_run(tiny_demo_tree,
