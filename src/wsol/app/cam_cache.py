@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from wsol.app.build import Run
+from wsol.app.compose import override_text
 from wsol.app.schema import CamConfig
 from wsol.cam.cache_key import (
     cache_key,
@@ -180,21 +181,13 @@ def require_same_map_settings(store: Path, cam: CamConfig) -> None:
         recorded.pop("topk", None)  # top-k means nothing to other class rules
         wanted.pop("topk", None)
     if jsonable(recorded) != jsonable(wanted):
-        shown = " ".join(f"cam.{k}={_override_text(v)}" for k, v in recorded.items()
+        shown = " ".join(override_text(f"cam.{k}", v) for k, v in recorded.items()
                          if wanted.get(k) != v)
         raise ConfigError(
             f"cam.store_dir={store} holds maps made with other settings "
             f"({differences(recorded, wanted)}); with no model to check them, they would be "
             f"scored and labelled as these settings' maps. Score them with {shown}, or make "
             f"maps with these settings (stages=[cam,...]) in another folder.")
-
-
-def _override_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "[" + ",".join(str(v) for v in value) + "]"
-    return str(value)
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:

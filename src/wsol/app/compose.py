@@ -93,6 +93,18 @@ def quoted(text: str) -> str:
     return f"'{key}=\"{value}\"'"
 
 
+def override_text(key: str, value: object) -> str:
+    """``key=value`` as the command line writes it (null, true, [a,b], quoted when needed)."""
+    if value is None:
+        return f"{key}=null"
+    if isinstance(value, bool):
+        return f"{key}={str(value).lower()}"
+    if isinstance(value, list):
+        return f"{key}=[{','.join(str(v) for v in value)}]"
+    text = f"{key}={value}"
+    return quoted(text) if any(c in str(value) for c in " ,=()&#'\"") else text
+
+
 def parse_overrides(overrides: Sequence[str]) -> list[Override]:
     """Hydra's reading of each override; ConfigError naming the one its grammar refuses and
     how to quote it (a space is fine, but ``=``, ``(``, ``&``, ``#`` or a letter outside ASCII

@@ -16,7 +16,7 @@ from typing import Any
 
 from wsol.app.build import Run
 from wsol.app.carried import stale_stages
-from wsol.app.compose import override_key, quoted
+from wsol.app.compose import override_key, override_text
 from wsol.app.findings import Finding
 from wsol.app.run_record import drawn_settings, read_identity, read_run_info, stage_records
 from wsol.errors import ConfigError
@@ -33,20 +33,8 @@ def report_command(recorded: str, run: Run, values: dict[str, Any] | None = None
     values = values or {}
     replaced = {"stages", "hydra.run.dir", *values}
     words = [w for w in recorded.split() if override_key(w) not in replaced]
-    return " ".join([*words, *(_override(k, v) for k, v in values.items()), "stages=[report]",
+    return " ".join([*words, *(override_text(k, v) for k, v in values.items()), "stages=[report]",
                      f"hydra.run.dir={run.run_dir}"])
-
-
-def _override(key: str, value: Any) -> str:
-    """``key=value`` as the command line writes it (null, true, [a,b], quoted when needed)."""
-    if value is None:
-        return f"{key}=null"
-    if isinstance(value, bool):
-        return f"{key}={str(value).lower()}"
-    if isinstance(value, list):
-        return f"{key}=[{','.join(str(v) for v in value)}]"
-    text = f"{key}={value}"
-    return quoted(text) if any(c in str(value) for c in " ,=()&#'\"") else text
 
 
 # the records the report is checked against, and the setting sections it draws their results
