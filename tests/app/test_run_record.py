@@ -131,8 +131,9 @@ def test_a_stage_that_read_another_output_than_the_recorded_one_drops_it(tmp_pat
                      "cam": {"command": "y", "output": "store 1"}}
     monkeypatch.setattr(run_record, "read_identity",
                         lambda stage, run: {"pseudo": "labels B", "cam": "store 1"}.get(stage))
-    assert info.changed_inputs("segment") == {"pseudo"}
-    assert info.changed_inputs("evaluate") == set()  # the store it read is the recorded one
+    assert info.changed_inputs("segment", info.inputs_read("segment")) == {"pseudo"}
+    # the store it read is the recorded one
+    assert info.changed_inputs("evaluate", info.inputs_read("evaluate")) == set()
     assert stale_stages("segment", run, info.by_stage, changed_inputs={"pseudo"}) >= \
         {"pseudo", "segment", "report"}
 
@@ -196,9 +197,9 @@ def test_results_made_from_other_maps_than_an_evaluate_read_go_with_it(tmp_path,
                      "sanity": {"command": "x", "inputs": {}}}
     monkeypatch.setattr(run_record, "read_identity",
                         lambda stage, run: "store 2" if stage == "cam" else None)
-    assert info.changed_inputs("evaluate") == {"localize"}
+    assert info.changed_inputs("evaluate", info.inputs_read("evaluate")) == {"localize"}
     info.by_stage["localize"]["inputs"]["cam"] = "store 2"
-    assert info.changed_inputs("evaluate") == set()
+    assert info.changed_inputs("evaluate", info.inputs_read("evaluate")) == set()
 
 
 def test_one_folder_spelled_two_ways_is_one_setting(tmp_path, stub_stages):

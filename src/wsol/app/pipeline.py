@@ -103,13 +103,14 @@ def _run_stages(run_objects: Run) -> dict[str, float]:
         if is_global_zero():
             warn_undeclared(name, result)
             output = output_identity(name, run_objects)
+            inputs = info.inputs_read(name)  # read once: naming a store lists its folder
             stale = stale_stages(name, run_objects, info.by_stage,
                                  same_output=info.same_output(name, output),
-                                 changed_inputs=info.changed_inputs(name))
+                                 changed_inputs=info.changed_inputs(name, inputs))
             earlier = carried_metrics(earlier, stale)
             ran.add(name)
             removed = remove_stale_files(run_objects, stale - ran)  # this run's are fresh
-            info.stage_done(name, stale - ran, output)
+            info.stage_done(name, stale - ran, output, inputs)
             if removed:
                 log.info("stage %s: removed the earlier results it made stale: %s", name,
                          ", ".join(removed))

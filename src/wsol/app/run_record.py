@@ -134,9 +134,11 @@ class RunInfo:
     def write(self) -> None:
         atomic_write_json(self.run.run_dir / RUN_INFO, {**self.info, "by_stage": self.by_stage})
 
-    def stage_done(self, stage: str, dropped: set[str], output: str | None) -> None:
-        """Record ``stage`` as this run's (with its ``output``: :func:`output_identity`) and drop
-        the records of the ``dropped`` stages, whose results went stale; then write."""
+    def stage_done(self, stage: str, dropped: set[str], output: str | None,
+                   inputs: dict[str, str]) -> None:
+        """Record ``stage`` as this run's (with its ``output``: :func:`output_identity`, and the
+        ``inputs`` it read: :meth:`inputs_read`) and drop the records of the ``dropped``
+        stages, whose results went stale; then write."""
         from wsol.app.carried import classifier_identity
 
         for other in dropped:
@@ -144,7 +146,7 @@ class RunInfo:
         record = {key: self.info[key] for key in ("command", "experiment", "variant")}
         record.update(settings=drawn_settings(self.run),
                       classifier=classifier_identity(self.run), output=output,
-                      inputs=self.inputs_read(stage))
+                      inputs=inputs)
         self.by_stage[stage] = record
         self.write()
 
@@ -154,17 +156,15 @@ class RunInfo:
         found = {upstream: read_identity(upstream, self.run) for upstream in STAGES[stage].uses}
         return {upstream: identity for upstream, identity in found.items() if identity}
 
-    def changed_inputs(self, stage: str) -> set[str]:
+    def changed_inputs(self, stage: str, inputs: dict[str, str]) -> set[str]:
         """The recorded stages whose results were made from another output than the one
-        ``stage`` just read: the upstream stage itself when its recorded output differs (an
-        evaluate of another store than the recorded cam stage's, a segmenter trained on another
-        pseudo-label folder), and every other stage that read another one (boxes of the maps
-        an evaluate no longer scores): a run directory holds one chain."""
+        ``stage`` just read (``inputs``: :meth:`inputs_read`): the upstream stage itself when
+        its recorded output differs (an evaluate of another store than the recorded cam
+        stage's, a segmenter trained on another pseudo-label folder), and every other stage
+        that read another one (boxes of the maps an evaluate no longer scores): a run directory
+        holds one chain."""
         changed = set()
-        for upstream in STAGES[stage].uses:
-            now = read_identity(upstream, self.run)
-            if now is None:
-                continue
+        for upstream, now in inputs.items():
             if self.by_stage.get(upstream, {}).get("output") not in (None, now):
                 changed.add(upstream)
             changed |= {other for other, record in self.by_stage.items()
