@@ -76,7 +76,7 @@ def ensure_demo_dataset(root: Path, progress: bool = True, hold: bool = False,
     another process holds raises DataError naming the differing settings.
     """
     root = Path(root)
-    wanted = {"generator_version": GENERATOR_VERSION, **demo_params(**params)}
+    wanted = _marker(**params)
     if _read_marker(root) == wanted and not hold:
         return root
     _require_ours(root)  # before any lock file is written into a folder that is not a demo
@@ -96,26 +96,38 @@ def demo_tree_problem(root: Path, **params) -> str | None:
     """Why a run would (re)generate the demo at ``root`` for ``params`` (None: the complete
     tree with those parameters is there), naming the differing ``data.generate`` settings."""
     root = Path(root)
-    found = _read_marker(root)
-    wanted = {"generator_version": GENERATOR_VERSION, **demo_params(**params)}
+    found, wanted = _read_marker(root), _marker(**params)
     if found == wanted:
         return None
     if found is None:
         return f"the demo tree {root} is not there yet: a run generates it"
-    changed = ", ".join(f"data.generate.{k}: {found.get(k)} there, {wanted[k]} asked"
-                        for k in wanted if found.get(k) != wanted[k])
+    changed = _changed(found, wanted) or "made by an older generator"
     return (f"the demo tree {root} was made with other settings ({changed}): a run "
             f"regenerates it, and every run directory made on the present tree loses its images")
 
 
+def _marker(**params) -> dict:
+    """What a complete tree of ``params`` records in its marker file."""
+    return {"generator_version": GENERATOR_VERSION, **demo_params(**params)}
+
+
+def _changed_keys(found: dict | None, wanted: dict) -> list[str]:
+    return [k for k in DEFAULT_PARAMS if (found or {}).get(k) != wanted[k]]
+
+
+def _changed(found: dict | None, wanted: dict) -> str:
+    """``"data.generate.KEY: X there, Y asked, ..."`` for the parameters that differ."""
+    return ", ".join(f"data.generate.{k}: {(found or {}).get(k)} there, {wanted[k]} asked"
+                     for k in _changed_keys(found, wanted))
+
+
 def _in_use_message(root: Path, found: dict | None, wanted: dict) -> str:
-    changed = [k for k in DEFAULT_PARAMS if (found or {}).get(k) != wanted[k]]
-    settings = ", ".join(f"data.generate.{k}: {(found or {}).get(k)} there, {wanted[k]} asked"
-                         for k in changed)
-    own = root.with_name(root.name + "-" + "-".join(f"{k}{wanted[k]}" for k in changed))
+    own = root.with_name(root.name + "-" + "-".join(f"{k}{wanted[k]}"
+                                                    for k in _changed_keys(found, wanted)))
     return (f"The demo tree {root} (data.root) is being read by another run made with other "
-            f"settings ({settings}); regenerating it would change its images under that run. "
-            f"Wait for that run to end, or give this run its own tree: data.root={own}")
+            f"settings ({_changed(found, wanted)}); regenerating it would change its images "
+            f"under that run. Wait for that run to end, or give this run its own tree: "
+            f"data.root={own}")
 
 
 def generate_demo_dataset(root: Path, num_images: int = 3000, image_size: int = 64,
@@ -145,7 +157,7 @@ def generate_demo_dataset(root: Path, num_images: int = 3000, image_size: int = 
     splits = split_ids(num_images, val_fraction, seed)
     _write_image_sets(root, splits, instances)
     _write_coco(root, splits, instances, image_size)
-    atomic_write_json(root / MARKER, {"generator_version": GENERATOR_VERSION, **params})
+    atomic_write_json(root / MARKER, _marker(**params))
     return root
 
 
